@@ -1,0 +1,237 @@
+"""The ledger: every state change of clients, batches and jobs goes through here.
+
+Job transitions are conditional updates (``... WHERE state IN (open states)``),
+so applying the same outcome twice — a redelivered message, a worker killed
+after writing but before acking — changes nothing the second time, and a
+batch's counters move exactly once per job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, insert, select, text, update
+
+from conveyor.ledger.database import read_transaction, write_transaction
+from conveyor.ledger.records import BatchRecord, ClientRecord, JobRecord, NewJob
+from conveyor.ledger.schema import OPEN_JOB_STATES, BatchStatus, JobState, batches, clients, jobs
+
+_FINISHED_COUNTER = {
+    JobState.SUCCEEDED: batches.c.succeeded_jobs,
+    JobState.FAILED: batches.c.failed_jobs,
+    JobState.CANCELLED: batches.c.cancelled_jobs,
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _client(row: Row) -> ClientRecord:
+    values = row._asdict()
+    values["scopes"] = tuple(values["scopes"].split())
+    return ClientRecord(**values)
+
+
+def _batch(row: Row) -> BatchRecord:
+    values = row._asdict()
+    values["status"] = BatchStatus(values["status"])
+    return BatchRecord(**values)
+
+
+def _job(row: Row) -> JobRecord:
+    values = row._asdict()
+    values["state"] = JobState(values["state"])
+    return JobRecord(**values)
+
+
+def final_status(total: int, succeeded: int, failed: int, cancelled: int) -> BatchStatus:
+    """The status of a batch all of whose jobs have ended."""
+    if succeeded == total:
+        return BatchStatus.COMPLETED
+    if cancelled:
+        return BatchStatus.CANCELLED
+    if failed == total:
+        return BatchStatus.FAILED
+    return BatchStatus.PARTIALLY_COMPLETED
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a query."""
+        with read_transaction(self.engine) as connection:
+            connection.execute(text("SELECT 1"))
+
+    # Clients
+
+    def create_client(self, name: str, tier: str, scopes: Sequence[str], secret_hash: str) -> ClientRecord:
+        statement = insert(clients).returning(*clients.c)
+        values = {
+            "id": f"cl_{uuid.uuid4().hex}",
+            "name": name,
+            "tier": tier,
+            "scopes": " ".join(scopes),
+            "secret_hash": secret_hash,
+            "created_at": _now(),
+        }
+        with write_transaction(self.engine) as connection:
+            return _client(connection.execute(statement, values).one())
+
+    def get_client(self, client_id: str) -> ClientRecord | None:
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(select(clients).where(clients.c.id == client_id)).first()
+        return _client(row) if row else None
+
+    # Batches
+
+    def create_batch(
+        self, client_id: str, priority: int, new_jobs: Sequence[NewJob]
+    ) -> tuple[BatchRecord, list[JobRecord]]:
+        """Record a batch and all its jobs in one transaction (nothing published yet)."""
+        now = _now()
+        batch_id = str(uuid.uuid4())
+        batch_values = {
+            "id": batch_id,
+            "client_id": client_id,
+            "status": BatchStatus.PENDING,
+            "priority": priority,
+            "total_jobs": len(new_jobs),
+            "succeeded_jobs": 0,
+            "failed_jobs": 0,
+            "cancelled_jobs": 0,
+            "created_at": now,
+        }
+        job_values = [
+            {
+                "id": str(uuid.uuid4()),
+                "batch_id": batch_id,
+                "position": position,
+                "pipeline": job.pipeline,
+                "filename": job.filename,
+                "blob_sha256": job.blob_sha256,
+                "size_bytes": job.size_bytes,
+                "state": JobState.PENDING,
+                "attempts": 0,
+                "result": None,
+                "error": None,
+                "created_at": now,
+                "started_at": None,
+                "finished_at": None,
+            }
+            for position, job in enumerate(new_jobs)
+        ]
+        with write_transaction(self.engine) as connection:
+            row = connection.execute(insert(batches).returning(*batches.c), batch_values).one()
+            if job_values:
+                connection.execute(insert(jobs), job_values)
+        return _batch(row), [JobRecord(**values) for values in job_values]
+
+    def mark_published(self, batch_id: str) -> None:
+        """Record that every job message of the batch was confirmed by the broker."""
+        with write_transaction(self.engine) as connection:
+            connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.published_at.is_(None))
+                .values(published_at=_now())
+            )
+
+    def cancel_batch(self, batch_id: str, reason: str) -> BatchRecord:
+        """Cancel every job that has not started; running jobs finish on their own."""
+        with write_transaction(self.engine) as connection:
+            cancelled = connection.execute(
+                update(jobs)
+                .where(jobs.c.batch_id == batch_id, jobs.c.state == JobState.PENDING)
+                .values(state=JobState.CANCELLED, error=reason, finished_at=_now())
+            ).rowcount
+            connection.execute(update(batches).where(batches.c.id == batch_id).values(status_reason=reason))
+            return self._count_finished(connection, batch_id, JobState.CANCELLED, cancelled)
+
+    def get_batch(self, batch_id: str, client_id: str) -> BatchRecord | None:
+        """The batch if it exists and belongs to ``client_id``."""
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(
+                select(batches).where(batches.c.id == batch_id, batches.c.client_id == client_id)
+            ).first()
+        return _batch(row) if row else None
+
+    def list_jobs(self, batch_id: str) -> list[JobRecord]:
+        with read_transaction(self.engine) as connection:
+            rows = connection.execute(select(jobs).where(jobs.c.batch_id == batch_id).order_by(jobs.c.position))
+            return [_job(row) for row in rows]
+
+    # Job transitions (workers)
+
+    def start_job(self, job_id: str) -> JobRecord | None:
+        """Mark a job RUNNING and count the attempt; ``None`` if it already ended or is unknown."""
+        now = _now()
+        with write_transaction(self.engine) as connection:
+            row = connection.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state.in_(OPEN_JOB_STATES))
+                .values(state=JobState.RUNNING, attempts=jobs.c.attempts + 1, started_at=now)
+                .returning(*jobs.c)
+            ).first()
+            if row is None:
+                return None
+            connection.execute(
+                update(batches)
+                .where(batches.c.id == row.batch_id, batches.c.status == BatchStatus.PENDING)
+                .values(status=BatchStatus.PROCESSING, started_at=now)
+            )
+        return _job(row)
+
+    def release_job(self, job_id: str, error: str) -> None:
+        """A running job failed and will be retried: back to PENDING with the error kept."""
+        with write_transaction(self.engine) as connection:
+            connection.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state == JobState.RUNNING)
+                .values(state=JobState.PENDING, error=error)
+            )
+
+    def succeed_job(self, job_id: str, result: dict[str, Any]) -> bool:
+        return self._finish_job(job_id, JobState.SUCCEEDED, result=result, error=None)
+
+    def fail_job(self, job_id: str, error: str) -> bool:
+        return self._finish_job(job_id, JobState.FAILED, result=None, error=error)
+
+    def _finish_job(self, job_id: str, state: JobState, result: dict[str, Any] | None, error: str | None) -> bool:
+        """Move an open job to ``state``; False (and no change) if it had already ended."""
+        with write_transaction(self.engine) as connection:
+            batch_id = connection.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state.in_(OPEN_JOB_STATES))
+                .values(state=state, result=result, error=error, finished_at=_now())
+                .returning(jobs.c.batch_id)
+            ).scalar()
+            if batch_id is None:
+                return False
+            self._count_finished(connection, batch_id, state, 1)
+        return True
+
+    def _count_finished(self, connection: Connection, batch_id: str, state: JobState, count: int) -> BatchRecord:
+        """Add ``count`` jobs ended in ``state`` to the batch; settle its status once all ended."""
+        counter = _FINISHED_COUNTER[state]
+        row = connection.execute(
+            update(batches)
+            .where(batches.c.id == batch_id)
+            .values({counter: counter + count})
+            .returning(*batches.c)
+        ).one()
+        ended = row.succeeded_jobs + row.failed_jobs + row.cancelled_jobs
+        if ended < row.total_jobs or row.finished_at is not None:
+            return _batch(row)
+        status = final_status(row.total_jobs, row.succeeded_jobs, row.failed_jobs, row.cancelled_jobs)
+        row = connection.execute(
+            update(batches)
+            .where(batches.c.id == batch_id, batches.c.finished_at.is_(None))
+            .values(status=status, finished_at=_now())
+            .returning(*batches.c)
+        ).one()
+        return _batch(row)

@@ -1,0 +1,141 @@
+"""Process configuration, read once at start-up from ``CONVEYOR_*`` variables.
+
+Every process (gateway, worker, operator tools) builds one :class:`Settings`
+with :meth:`Settings.from_env` and passes it down explicitly.  A bad or unknown
+variable stops start-up with a :class:`SettingsError` naming the variable, so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conveyor.tiers import DEFAULT_TIERS_FILE
+
+PREFIX = "CONVEYOR_"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A ``CONVEYOR_*`` variable is missing, malformed or unknown."""
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
+def _priority_ceiling(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 255:
+        raise ValueError("must be between 1 and 255 (RabbitMQ x-max-priority)")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    return raw
+
+
+def _amqp_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("amqp", "amqps"):
+        raise ValueError("must be an amqp:// or amqps:// URL")
+    return raw
+
+
+def _secret(raw: str) -> str:
+    if raw and len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _setting(parse: Callable[[str], Any], default: str, doc: str, secret: bool = False) -> Any:
+    """Declare a field read from ``CONVEYOR_<FIELD NAME>``; a secret's value never appears in errors."""
+    return dataclasses.field(metadata={"parse": parse, "default": default, "doc": doc, "secret": secret})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        _database_url, "sqlite:///var/conveyor.db", "Ledger database (SQLite file or PostgreSQL URL)."
+    )
+    blob_dir: Path = _setting(Path, "var/blobs", "Directory of the content-addressed blob store.")
+    broker_url: str = _setting(
+        _amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2F", "RabbitMQ URL, vhost included."
+    )
+    max_priority: int = _setting(
+        _priority_ceiling, "10", "x-max-priority of the job queues (changing it needs the queues deleted)."
+    )
+    tiers_file: Path = _setting(Path, str(DEFAULT_TIERS_FILE), "TOML file defining the service tiers.")
+    jwt_secret: str = _setting(
+        _secret, "", "HS256 signing secret for access tokens, 32+ characters; required by the gateway.", secret=True
+    )
+    jwt_issuer: str = _setting(str, "conveyor", "`iss` claim of issued tokens, required when verifying.")
+    jwt_audience: str = _setting(str, "conveyor-api", "`aud` claim of issued tokens, required when verifying.")
+    token_ttl_seconds: int = _setting(_positive_int, "900", "Lifetime of an access token.")
+    max_file_bytes: int = _setting(_positive_int, str(100 * 1024 * 1024), "Largest accepted file (413 above).")
+    max_files_per_batch: int = _setting(_positive_int, "50", "Most files in one batch (413 above).")
+    worker_threads: int = _setting(_positive_int, "4", "Threads per worker process (prefetch follows it).")
+    worker_processes: int = _setting(_positive_int, "1", "Worker processes started by the local launcher.")
+    chunk_size: int = _setting(_positive_int, "2000", "Characters per text chunk.")
+    chunk_overlap: int = _setting(_non_negative_int, "200", "Characters shared by neighbouring chunks.")
+    log_level: str = _setting(_log_level, "INFO", "Log level of every process.")
+
+    def __post_init__(self) -> None:
+        if self.chunk_overlap >= self.chunk_size:
+            raise SettingsError(f"{PREFIX}CHUNK_OVERLAP: must be smaller than {PREFIX}CHUNK_SIZE")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: ``os.environ``)."""
+        environ = os.environ if environ is None else environ
+        fields = {f"{PREFIX}{field.name.upper()}": field for field in dataclasses.fields(cls)}
+        unknown = sorted(name for name in environ if name.startswith(PREFIX) and name not in fields)
+        if unknown:
+            raise SettingsError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(fields))})")
+        values = {}
+        for name, field in fields.items():
+            raw = environ.get(name, field.metadata["default"])
+            try:
+                values[field.name] = field.metadata["parse"](raw)
+            except ValueError as error:
+                shown = "value hidden" if field.metadata["secret"] else f"got {raw!r}"
+                raise SettingsError(f"{name}: {error} ({shown})") from None
+        return cls(**values)
+
+    def require_jwt_secret(self) -> str:
+        """The signing secret, for the processes that issue or verify tokens."""
+        if not self.jwt_secret:
+            raise SettingsError(f"{PREFIX}JWT_SECRET: required by the gateway but not set")
+        return self.jwt_secret
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, description) for every setting, for the README and ``--help``."""
+        return [
+            (f"{PREFIX}{field.name.upper()}", field.metadata["default"], field.metadata["doc"])
+            for field in dataclasses.fields(cls)
+        ]

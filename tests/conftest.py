@@ -1,0 +1,109 @@
+"""Fixtures on the real services: a RabbitMQ vhost and a PostgreSQL database per
+test (unique names, removed afterwards), SQLite ledgers in temporary
+directories, and settings that point a gateway or worker at them."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from conveyor.credentials import IssuedCredential, register_client
+from conveyor.ledger import Ledger, create_ledger_engine
+from conveyor.ledger.migrate import upgrade
+from conveyor.settings import Settings
+from conveyor.tiers import Tiers
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _rabbitmqctl(*arguments: str) -> None:
+    subprocess.run(["rabbitmqctl", "--quiet", *arguments], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def rabbitmq_url() -> Iterator[str]:
+    """A fresh, empty RabbitMQ vhost for this test."""
+    vhost = f"conveyor-test-{uuid.uuid4().hex[:12]}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test."""
+    name = f"conveyor_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on both ledger backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def ledger_engine(database_url: str) -> Iterator[Engine]:
+    engine = create_ledger_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def ledger(ledger_engine: Engine) -> Ledger:
+    return Ledger(ledger_engine)
+
+
+@pytest.fixture
+def service_environment(tmp_path: Path, rabbitmq_url: str) -> dict[str, str]:
+    """``CONVEYOR_*`` variables for processes of one test: SQLite ledger, blobs
+    in the test's directory, its own vhost, a random signing secret."""
+    return {
+        "CONVEYOR_DATABASE_URL": f"sqlite:///{tmp_path / 'conveyor.db'}",
+        "CONVEYOR_BLOB_DIR": str(tmp_path / "blobs"),
+        "CONVEYOR_BROKER_URL": rabbitmq_url,
+        "CONVEYOR_JWT_SECRET": secrets.token_urlsafe(48),
+        "CONVEYOR_WORKER_THREADS": "4",
+    }
+
+
+@pytest.fixture
+def service_settings(service_environment: dict[str, str]) -> Settings:
+    settings = Settings.from_env(service_environment)
+    engine = create_ledger_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture
+def make_client(service_settings: Settings) -> Iterator:
+    """Registers clients in the test's ledger: ``make_client(tier="standard")``."""
+    engine = create_ledger_engine(service_settings.database_url)
+    ledger = Ledger(engine)
+    tiers = Tiers.load(service_settings.tiers_file, service_settings.max_priority)
+
+    def make(tier: str = "standard", name: str | None = None) -> IssuedCredential:
+        return register_client(ledger, tiers, name or f"client-{uuid.uuid4().hex[:6]}", tier)
+
+    yield make
+    engine.dispose()
