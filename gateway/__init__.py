@@ -1,0 +1,1 @@
+"""The HTTP gateway (Starlette): authentication, uploads and the job API."""
