@@ -1,0 +1,1 @@
+"""Dramatiq actors and worker-side middleware; started with ``dramatiq actors.worker``."""
