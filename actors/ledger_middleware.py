@@ -7,9 +7,13 @@ after success: SUCCEEDED with the actor's result;
 after an error: back to PENDING with the error when Dramatiq will retry, or
 FAILED with the reason when it will not (permanent error or retries spent).
 
-A ledger failure while recording a success is raised as a MiddlewareError so
-that Dramatiq retries the message instead of acking work whose outcome was
-never recorded.
+It must sit before Dramatiq's Retries in the middleware list: ``after`` hooks
+run in reverse order, so it then sees whether Retries failed the message.
+
+If the ledger cannot record a success, the message is enqueued again (after a
+delay) before Dramatiq acks it, so the job runs again rather than staying
+RUNNING with its result lost; the rerun is safe because every write is
+idempotent.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from conveyor.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+LEDGER_RETRY_DELAY_MS = 5_000
+
+
 class LedgerUnavailable(MiddlewareError):
-    """The ledger could not record a job transition; the message must be retried."""
+    """The ledger could not mark a job running; the message is retried."""
 
 
 def describe(exception: BaseException, permanent: tuple[type[BaseException], ...]) -> str:
@@ -73,12 +80,12 @@ class JobLedger(Middleware):
         if exception is None:
             try:
                 self.ledger.succeed_job(job_id, context.result)
-            except Exception as error:
-                raise LedgerUnavailable(f"could not record the result of job {job_id}: {error}") from error
+            except Exception:
+                logger.exception("could not record the result of job %s; it will run again", job_id)
+                broker.enqueue(message, delay=LEDGER_RETRY_DELAY_MS)
             return
-        # On the error path Dramatiq has already decided to retry or dead-letter
-        # the message; raising here would kill the worker thread, so a ledger
-        # failure is logged and the job is settled by the next delivery.
+        # Dramatiq has already decided to retry or dead-letter the message; a
+        # ledger failure here is logged and the job is settled by the retry.
         reason = describe(exception, broker.get_actor(message.actor_name).options.get("throws") or ())
         try:
             if message.failed:

@@ -1,6 +1,7 @@
 """Worker entry point: ``dramatiq actors.worker`` (settings from ``CONVEYOR_*``).
 
-Builds the broker with Dramatiq's default middleware plus the job ledger,
+Builds the broker with Dramatiq's default middleware plus the job ledger
+(placed before Retries, see :mod:`actors.ledger_middleware`),
 installs it as Dramatiq's global broker (the CLI consumes from that one) and
 registers every pipeline's actor on it.
 """
@@ -11,7 +12,7 @@ import logging
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.middleware import default_middleware
+from dramatiq.middleware import Retries
 
 from actors.ledger_middleware import JobLedger
 from actors.registry import register_actors
@@ -25,14 +26,14 @@ from conveyor.settings import Settings
 def build_worker_broker(settings: Settings) -> RabbitmqBroker:
     engine = create_ledger_engine(settings.database_url)
     require_current(engine)
-    ledger_middleware = JobLedger(Ledger(engine), BlobStore(settings.blob_dir), settings)
-    middleware = [m() for m in default_middleware] + [ledger_middleware]
-    broker = create_broker(settings, confirm_delivery=False, middleware=middleware)
+    broker = create_broker(settings, confirm_delivery=False)
+    broker.add_middleware(JobLedger(Ledger(engine), BlobStore(settings.blob_dir), settings), before=Retries)
     register_actors(broker)
     return broker
 
 
 settings = Settings.from_env()
-logging.getLogger("conveyor").setLevel(settings.log_level)
+for logger_name in ("conveyor", "actors"):
+    logging.getLogger(logger_name).setLevel(settings.log_level)
 broker = build_worker_broker(settings)
 dramatiq.set_broker(broker)

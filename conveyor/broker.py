@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.middleware import Middleware
 
 from conveyor.pipelines import queue_names
 from conveyor.settings import Settings
 
 
-def create_broker(
-    settings: Settings, *, confirm_delivery: bool, middleware: list[Middleware] | None = None
-) -> RabbitmqBroker:
+def create_broker(settings: Settings, *, confirm_delivery: bool) -> RabbitmqBroker:
     """A broker whose queues carry ``x-max-priority`` and are declared up front.
 
     ``confirm_delivery`` makes every publish wait for RabbitMQ's confirm, so a
     returned ``enqueue`` means the message is safely queued (the gateway's
-    publishing path); ``middleware=None`` keeps Dramatiq's defaults.
+    publishing path).  The broker carries Dramatiq's default middleware.
     """
     broker = RabbitmqBroker(
         url=settings.broker_url,
         confirm_delivery=confirm_delivery,
         max_priority=settings.max_priority,
-        middleware=middleware,
     )
     for queue_name in queue_names():
         broker.declare_queue(queue_name)

@@ -4,6 +4,7 @@ directories, and settings that point a gateway or worker at them."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import uuid
@@ -75,9 +76,12 @@ def ledger(ledger_engine: Engine) -> Ledger:
 
 @pytest.fixture
 def service_environment(tmp_path: Path, rabbitmq_url: str) -> dict[str, str]:
-    """``CONVEYOR_*`` variables for processes of one test: SQLite ledger, blobs
-    in the test's directory, its own vhost, a random signing secret."""
+    """The environment for processes of one test: this process's, minus any
+    ``CONVEYOR_*`` of the developer's, plus a SQLite ledger and blobs in the
+    test's directory, its own vhost and a random signing secret."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("CONVEYOR_")}
     return {
+        **inherited,
         "CONVEYOR_DATABASE_URL": f"sqlite:///{tmp_path / 'conveyor.db'}",
         "CONVEYOR_BLOB_DIR": str(tmp_path / "blobs"),
         "CONVEYOR_BROKER_URL": rabbitmq_url,

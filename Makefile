@@ -1,0 +1,31 @@
+# Conveyor: `make up` runs it locally, `make test` tests it (both set up the host first).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: up down test test-fast host venv
+
+up: host venv
+	$(PY) platform/stack.py up --host $(HOST) --port $(PORT)
+
+down:
+	@if [ -x $(PY) ]; then $(PY) platform/stack.py down; else echo "nothing was running"; fi
+
+test: host venv
+	$(PY) -m pytest
+
+test-fast: host venv
+	$(PY) -m pytest -m "not e2e"
+
+host:
+	bash platform/setup-host.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml | host
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	touch $@
