@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,6 +27,18 @@ POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def _rabbitmqctl(*arguments: str) -> None:
     subprocess.run(["rabbitmqctl", "--quiet", *arguments], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """Returns a function giving a TCP port on 127.0.0.1 that nothing listens on."""
+
+    def pick() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    return pick
 
 
 @pytest.fixture

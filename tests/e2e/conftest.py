@@ -1,0 +1,110 @@
+"""Real processes for end-to-end tests: a uvicorn gateway and a Dramatiq worker
+group started exactly as ``make up`` starts them, on the test's own vhost and
+ledger, stopped when the test ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor.credentials import IssuedCredential
+from conveyor.processes import (
+    ManagedProcess,
+    gateway_command,
+    start_process,
+    wait_until_ready,
+    worker_command,
+    worker_environment,
+)
+from conveyor.settings import Settings
+
+FINAL_STATUSES = {"COMPLETED", "FAILED", "PARTIALLY_COMPLETED", "CANCELLED"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass
+class Gateway:
+    url: str
+    process: ManagedProcess
+
+    def token(self, credential: IssuedCredential) -> str:
+        response = httpx.post(
+            f"{self.url}/api/v1/auth/token",
+            data={"grant_type": "client_credentials", "client_id": credential.client.id, "client_secret": credential.secret},
+        )
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def upload(self, token: str, files: dict[str, bytes]) -> dict:
+        response = httpx.post(
+            f"{self.url}/api/v1/batches",
+            headers={"Authorization": f"Bearer {token}"},
+            files=[("files", (name, content)) for name, content in files.items()],
+            timeout=120,
+        )
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def get(self, token: str, path: str) -> dict:
+        response = httpx.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def wait_for_batch(self, token: str, batch_id: str, timeout: float = 180.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = self.get(token, f"/api/v1/batches/{batch_id}")
+            if batch["status"] in FINAL_STATUSES:
+                return batch
+            time.sleep(0.25)
+        raise AssertionError(f"batch {batch_id} not finished after {timeout}s: {batch}")
+
+
+@pytest.fixture
+def gateway(
+    service_environment: dict[str, str], service_settings: Settings, tmp_path: Path, free_port: Callable[[], int]
+) -> Iterator[Gateway]:
+    port = free_port()
+    process = start_process(
+        "gateway", gateway_command("127.0.0.1", port), service_environment, tmp_path / "gateway.log", tmp_path
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(url, process)
+        yield Gateway(url=url, process=process)
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def start_worker(
+    service_environment: dict[str, str], service_settings: Settings, tmp_path: Path
+) -> Iterator[Callable[[], ManagedProcess]]:
+    """Starts a worker group when the test asks; stops it at the end."""
+    started: list[ManagedProcess] = []
+
+    def start() -> ManagedProcess:
+        threads = service_settings.worker_threads
+        process = start_process(
+            "worker",
+            worker_command(processes=1, threads=threads),
+            {**service_environment, **worker_environment(threads)},
+            tmp_path / f"worker-{len(started)}.log",
+            tmp_path,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,90 @@
+"""``make up`` / ``make down``: the launcher behind them, on a state directory of the test's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor.local_stack import StackError, StackLayout, down, up
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _local_defaults_only(environment: dict[str, str]) -> dict[str, str]:
+    """The test's environment (its vhost) without the settings ``up`` must default itself."""
+    own = ("CONVEYOR_DATABASE_URL", "CONVEYOR_BLOB_DIR", "CONVEYOR_JWT_SECRET")
+    return {name: value for name, value in environment.items() if name not in own}
+
+
+def test_up_serves_a_working_credential_and_down_stops_everything(
+    tmp_path: Path, service_environment: dict[str, str], free_port
+) -> None:
+    layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
+    environment = _local_defaults_only(service_environment)
+    port = free_port()
+    started = up(layout, "127.0.0.1", port, environment)
+    processes = json.loads(layout.state_file.read_text())["processes"]
+    try:
+        assert started["url"] == f"http://127.0.0.1:{port}"
+        assert {p["name"] for p in processes} == {"gateway", "worker"}
+        assert (layout.state_dir / "conveyor.db").exists() and layout.secret_file.exists()
+        with pytest.raises(StackError, match="already running"):
+            up(layout, "127.0.0.1", free_port(), environment)
+
+        token = httpx.post(
+            f"{started['url']}/api/v1/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": started["client_id"],
+                "client_secret": started["client_secret"],
+            },
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        batch = httpx.post(
+            f"{started['url']}/api/v1/batches", headers=headers, files={"files": ("hello.txt", b"hello local stack")}
+        ).json()
+        deadline = time.monotonic() + 30
+        while (status := httpx.get(f"{started['url']}{batch['links']['self']}", headers=headers).json()["status"]) != "COMPLETED":
+            assert time.monotonic() < deadline, f"batch still {status}"
+            time.sleep(0.1)
+        jobs = httpx.get(f"{started['url']}{batch['links']['results']}", headers=headers).json()["jobs"]
+        assert jobs[0]["result"]["word_count"] == 3
+    finally:
+        stopped = down(layout)
+    assert sorted(stopped) == ["gateway", "worker"]
+    assert not layout.state_file.exists()
+    for process in processes:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process["pid"], 0)
+    assert down(layout) == []
+
+
+def test_up_keeps_the_development_credential_across_restarts(
+    tmp_path: Path, service_environment: dict[str, str], free_port
+) -> None:
+    layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
+    environment = _local_defaults_only(service_environment)
+    try:
+        first = up(layout, "127.0.0.1", free_port(), environment)
+    finally:
+        down(layout)
+    try:
+        second = up(layout, "127.0.0.1", free_port(), environment)
+    finally:
+        down(layout)
+    assert (second["client_id"], second["client_secret"]) == (first["client_id"], first["client_secret"])
+
+
+def test_up_refuses_a_port_in_use(tmp_path: Path, service_environment: dict[str, str]) -> None:
+    layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(StackError, match="already in use"):
+            up(layout, "127.0.0.1", busy.getsockname()[1], service_environment)
