@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from conveyor.ledger import Ledger, create_ledger_engine
 from conveyor.ledger.migrate import require_current
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
+from gateway.abandoned_batches import sweep_forever
 from gateway.access_tokens import TokenCodec
 from gateway.endpoints import batches, health, tokens
 from gateway.errors import EXCEPTION_HANDLERS
@@ -47,17 +49,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         publisher = JobPublisher(create_broker(settings, confirm_delivery=True))
+        ledger = Ledger(engine)
         app.state.services = GatewayServices(
             settings=settings,
             tiers=tiers,
-            ledger=Ledger(engine),
+            ledger=ledger,
             blobs=BlobStore(settings.blob_dir),
             tokens=tokens,
             publisher=publisher,
         )
+        sweeper = asyncio.create_task(sweep_forever(ledger))
         try:
             yield
         finally:
+            sweeper.cancel()
             await publisher.close()
             engine.dispose()
 

@@ -141,6 +141,20 @@ class Ledger:
                 .values(published_at=_now())
             )
 
+    def abandoned_batch_ids(self, created_before: datetime) -> list[str]:
+        """Batches recorded before ``created_before`` whose publishing never
+        completed (the gateway died between commit and confirm)."""
+        with read_transaction(self.engine) as connection:
+            rows = connection.execute(
+                select(batches.c.id).where(
+                    batches.c.published_at.is_(None),
+                    batches.c.finished_at.is_(None),
+                    batches.c.status_reason.is_(None),
+                    batches.c.created_at < created_before,
+                )
+            )
+            return [row.id for row in rows]
+
     def cancel_batch(self, batch_id: str, reason: str) -> BatchRecord:
         """Cancel every job that has not started; running jobs finish on their own."""
         with write_transaction(self.engine) as connection:
