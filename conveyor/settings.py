@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +66,16 @@ def _secret(raw: str) -> str:
     return raw
 
 
+def _rate_limit_storage(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("memory", "redis"):
+        raise ValueError("must be memory:// or a redis:// URL")
+    return raw
+
+
+def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -96,8 +107,18 @@ class Settings:
     jwt_issuer: str = _setting(str, "conveyor", "`iss` claim of issued tokens, required when verifying.")
     jwt_audience: str = _setting(str, "conveyor-api", "`aud` claim of issued tokens, required when verifying.")
     token_ttl_seconds: int = _setting(_positive_int, "900", "Lifetime of an access token.")
-    max_file_bytes: int = _setting(_positive_int, str(100 * 1024 * 1024), "Largest accepted file (413 above).")
-    max_files_per_batch: int = _setting(_positive_int, "50", "Most files in one batch (413 above).")
+    rate_limit_storage: str = _setting(
+        _rate_limit_storage, "memory://", "Rate-limit counters: memory:// for one replica, redis://host:port/db for several."
+    )
+    rate_limit_prefix: str = _setting(
+        str, "conveyor", "Prefix of rate-limit keys, so several deployments can share one Redis."
+    )
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = _setting(
+        _networks, "", "Comma-separated addresses/networks whose X-Forwarded-For is believed (nginx)."
+    )
+    max_ready_messages: int = _setting(
+        _positive_int, "10000", "Ready messages in a job queue above which uploads get 503 (backpressure)."
+    )
     worker_threads: int = _setting(_positive_int, "4", "Threads per worker process (prefetch follows it).")
     worker_processes: int = _setting(_positive_int, "1", "Worker processes started by the local launcher.")
     chunk_size: int = _setting(_positive_int, "2000", "Characters per text chunk.")

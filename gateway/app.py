@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from slowapi.errors import RateLimitExceeded
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -21,16 +22,25 @@ from gateway.access_tokens import TokenCodec
 from gateway.endpoints import batches, health, tokens
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.publisher import JobPublisher
+from gateway.rate_limits import RateLimits, RouteClass, handle_rate_limit_exceeded
 from gateway.services import GatewayServices
 
-ROUTES = [
-    Route("/api/v1/health", health.health, methods=["GET"]),
-    Route("/api/v1/ready", health.ready, methods=["GET"]),
-    Route("/api/v1/auth/token", tokens.issue_token, methods=["POST"]),
-    Route("/api/v1/batches", batches.create_batch, methods=["POST"]),
-    Route("/api/v1/batches/{batch_id}", batches.get_batch, methods=["GET"]),
-    Route("/api/v1/batches/{batch_id}/results", batches.get_results, methods=["GET"]),
+# (path, method, endpoint, route class): every route is rate limited by its class.
+ROUTE_TABLE = [
+    ("/api/v1/health", "GET", health.health, RouteClass.PROBES),
+    ("/api/v1/ready", "GET", health.ready, RouteClass.PROBES),
+    ("/api/v1/auth/token", "POST", tokens.issue_token, RouteClass.AUTH),
+    ("/api/v1/batches", "POST", batches.create_batch, RouteClass.UPLOADS),
+    ("/api/v1/batches/{batch_id}", "GET", batches.get_batch, RouteClass.READS),
+    ("/api/v1/batches/{batch_id}/results", "GET", batches.get_results, RouteClass.READS),
 ]
+
+
+def build_routes(limits: RateLimits) -> list[Route]:
+    return [
+        Route(path, limits.limit(route_class, endpoint), methods=[method])
+        for path, method, endpoint, route_class in ROUTE_TABLE
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tiers = Tiers.load(settings.tiers_file, settings.max_priority)
     tokens = TokenCodec(settings)
+    limits = RateLimits(settings, tiers, tokens)
     engine = create_ledger_engine(settings.database_url)
     require_current(engine)
 
@@ -66,4 +77,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await publisher.close()
             engine.dispose()
 
-    return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(
+        routes=build_routes(limits),
+        exception_handlers={**EXCEPTION_HANDLERS, RateLimitExceeded: handle_rate_limit_exceeded},
+        lifespan=lifespan,
+    )
+    app.state.limiter = limits.limiter
+    return app

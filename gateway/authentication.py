@@ -10,7 +10,20 @@ from gateway.services import services
 
 
 def authenticate(request: Request, scope: str) -> Principal:
-    """The verified caller of ``request``; 401 without a valid token, 403 without ``scope``."""
+    """The verified caller of ``request``; 401 without a valid token, 403 without ``scope``.
+
+    The rate limiter has usually verified the token already (it keys limits by
+    client); its principal is reused.
+    """
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = _verify_bearer(request)
+    if scope not in principal.scopes:
+        raise ApiError(403, "insufficient_scope", f"this token lacks the {scope!r} scope")
+    return principal
+
+
+def _verify_bearer(request: Request) -> Principal:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
@@ -18,12 +31,9 @@ def authenticate(request: Request, scope: str) -> Principal:
             headers={"WWW-Authenticate": 'Bearer realm="conveyor"'},
         )
     try:
-        principal = services(request).tokens.verify(token.strip())
+        return services(request).tokens.verify(token.strip())
     except InvalidToken as error:
         raise ApiError(
             401, "invalid_token", str(error),
             headers={"WWW-Authenticate": 'Bearer realm="conveyor", error="invalid_token"'},
         ) from None
-    if scope not in principal.scopes:
-        raise ApiError(403, "insufficient_scope", f"this token lacks the {scope!r} scope")
-    return principal

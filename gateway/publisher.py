@@ -8,6 +8,7 @@ publishes serialised, each confirmed by RabbitMQ before the call returns.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +20,9 @@ from dramatiq.errors import DramatiqError
 from conveyor.pipelines import queue_names
 
 
+DEPTH_CACHE_SECONDS = 2.0
+
+
 class BrokerUnavailable(Exception):
     """RabbitMQ could not be reached or did not confirm a message."""
 
@@ -27,6 +31,7 @@ class JobPublisher:
     def __init__(self, broker: RabbitmqBroker) -> None:
         self._broker = broker
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher")
+        self._depths: dict[str, tuple[float, int]] = {}
 
     async def _run(self, function, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
@@ -44,21 +49,32 @@ class JobPublisher:
 
     async def check(self) -> None:
         """Raise unless RabbitMQ answers and every job queue exists (declaring them if needed)."""
-        await self._run(self._check)
+        for queue_name in queue_names():
+            await self._run(self._ready_messages, queue_name)
 
-    def _check(self) -> None:
+    async def ready_messages(self, queue_name: str) -> int:
+        """Messages waiting in ``queue_name``, read at most once per
+        ``DEPTH_CACHE_SECONDS`` so that backpressure checks stay cheap."""
+        now = time.monotonic()
+        cached = self._depths.get(queue_name)
+        if cached is not None and now - cached[0] < DEPTH_CACHE_SECONDS:
+            return cached[1]
+        depth = await self._run(self._ready_messages, queue_name)
+        self._depths[queue_name] = (now, depth)
+        return depth
+
+    def _ready_messages(self, queue_name: str) -> int:
         # An idle blocking connection misses heartbeats and is closed by
         # RabbitMQ; the second attempt runs on a fresh connection.
         for attempt in range(2):
             try:
-                for queue_name in queue_names():
-                    self._broker.declare_queue(queue_name, ensure=True)
-                    self._broker.channel.queue_declare(queue_name, passive=True)
-                return
+                self._broker.declare_queue(queue_name, ensure=True)
+                return self._broker.channel.queue_declare(queue_name, passive=True).method.message_count
             except (DramatiqError, pika.exceptions.AMQPError) as error:
                 del self._broker.connection
                 if attempt:
                     raise BrokerUnavailable(f"RabbitMQ is unreachable: {error!r}") from error
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self._run(self._broker.close)

@@ -12,7 +12,6 @@ from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 from gateway.access_tokens import TokenCodec
 from gateway.publisher import JobPublisher
-from gateway.uploads import UploadLimits
 
 
 @dataclass(frozen=True)
@@ -23,12 +22,6 @@ class GatewayServices:
     blobs: BlobStore
     tokens: TokenCodec
     publisher: JobPublisher
-
-    @property
-    def upload_limits(self) -> UploadLimits:
-        return UploadLimits(
-            max_files=self.settings.max_files_per_batch, max_file_bytes=self.settings.max_file_bytes
-        )
 
 
 def services(request: Request) -> GatewayServices:

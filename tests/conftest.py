@@ -4,6 +4,7 @@ directories, and settings that point a gateway or worker at them."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -23,10 +24,42 @@ from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+GENEROUS_TIER = {
+    "upload_rate": "10000/minute",
+    "read_rate": "100000/minute",
+    "max_files_per_batch": 500,
+    "max_file_bytes": 100 * 1024 * 1024,
+    "max_pending_jobs": 100000,
+    "retention_days": 7,
+}
+TIER_PRIORITIES = {"free": 1, "standard": 3, "premium": 6, "enterprise": 9}
 
 
-def _rabbitmqctl(*arguments: str) -> None:
-    subprocess.run(["rabbitmqctl", "--quiet", *arguments], check=True, capture_output=True, timeout=60)
+def write_tiers_file(path: Path, unauthenticated_rate: str = "10000/minute", **overrides: object) -> Path:
+    """A tiers file with the shipped tier names and priorities and generous limits,
+    ``overrides`` applied to every tier: tests that are not about limits never hit one."""
+    lines = []
+    for name, priority in TIER_PRIORITIES.items():
+        lines.append(f"[tiers.{name}]\npriority = {priority}")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in {**GENEROUS_TIER, **overrides}.items()]
+    lines.append(f'[unauthenticated]\nauth_rate = "{unauthenticated_rate}"\nprobe_rate = "{unauthenticated_rate}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rabbitmqctl(*arguments: str, check: bool = True) -> None:
+    subprocess.run(["rabbitmqctl", "--quiet", *arguments], check=check, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def make_tiers_file(tmp_path: Path) -> Callable[..., Path]:
+    """``make_tiers_file(max_file_bytes=1000)``: a tiers file with one limit changed."""
+    counter = iter(range(1_000_000))
+
+    def make(**overrides: object) -> Path:
+        return write_tiers_file(tmp_path / f"tiers-{next(counter)}.toml", **overrides)
+
+    return make
 
 
 @pytest.fixture
@@ -50,7 +83,7 @@ def rabbitmq_url() -> Iterator[str]:
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     finally:
-        _rabbitmqctl("delete_vhost", vhost)
+        _rabbitmqctl("delete_vhost", vhost, check=False)  # a test may have deleted it already
 
 
 @pytest.fixture
@@ -100,6 +133,8 @@ def service_environment(tmp_path: Path, rabbitmq_url: str) -> dict[str, str]:
         "CONVEYOR_BROKER_URL": rabbitmq_url,
         "CONVEYOR_JWT_SECRET": secrets.token_urlsafe(48),
         "CONVEYOR_WORKER_THREADS": "4",
+        "CONVEYOR_TIERS_FILE": str(write_tiers_file(tmp_path / "tiers.toml")),
+        "CONVEYOR_RATE_LIMIT_PREFIX": f"conveyor-test-{uuid.uuid4().hex[:12]}",
     }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
 
 from conveyor.ledger.database import read_transaction, write_transaction
 from conveyor.ledger.records import BatchRecord, ClientRecord, JobRecord, NewJob
@@ -165,6 +165,19 @@ class Ledger:
             ).rowcount
             connection.execute(update(batches).where(batches.c.id == batch_id).values(status_reason=reason))
             return self._count_finished(connection, batch_id, JobState.CANCELLED, cancelled)
+
+    def open_jobs(self, client_id: str) -> int:
+        """Jobs of the client that are queued or running (from batch counters, no job scan)."""
+        open_per_batch = (
+            batches.c.total_jobs - batches.c.succeeded_jobs - batches.c.failed_jobs - batches.c.cancelled_jobs
+        )
+        with read_transaction(self.engine) as connection:
+            total = connection.execute(
+                select(func.coalesce(func.sum(open_per_batch), 0)).where(
+                    batches.c.client_id == client_id, batches.c.finished_at.is_(None)
+                )
+            ).scalar_one()
+        return int(total)
 
     def get_batch(self, batch_id: str, client_id: str) -> BatchRecord | None:
         """The batch if it exists and belongs to ``client_id``."""

@@ -24,18 +24,19 @@ from starlette.responses import JSONResponse
 
 from conveyor.ledger import BatchRecord, JobRecord, NewJob
 from conveyor.pipelines import DEFAULT_PIPELINE, PIPELINES
-from conveyor.tiers import TierError
+from conveyor.tiers import Tier, TierError
 from gateway.authentication import authenticate
 from gateway.errors import ApiError
 from gateway.publisher import BrokerUnavailable
-from gateway.services import services
-from gateway.uploads import receive_files
+from gateway.services import GatewayServices, services
+from gateway.uploads import UploadLimits, receive_files
 
 logger = logging.getLogger(__name__)
 
 READ_SCOPE = "batches:read"
 WRITE_SCOPE = "batches:write"
 PUBLISH_RETRY_AFTER_SECONDS = 10
+BACKLOG_RETRY_AFTER_SECONDS = 30
 
 
 def _iso(moment: Any) -> str | None:
@@ -81,6 +82,38 @@ def job_view(job: JobRecord) -> dict[str, Any]:
     }
 
 
+async def _admit(gateway: GatewayServices, client_id: str, tier: Tier, queue_name: str) -> int:
+    """Refuse an upload before reading it when the queue or the client's quota is full;
+    returns the client's open jobs."""
+    try:
+        backlog = await gateway.publisher.ready_messages(queue_name)
+    except BrokerUnavailable as error:
+        logger.error("upload refused: %s", error)
+        raise ApiError(
+            503, "broker_unavailable", "the job broker is unavailable; retry later",
+            headers={"Retry-After": str(PUBLISH_RETRY_AFTER_SECONDS)},
+        ) from None
+    if backlog > gateway.settings.max_ready_messages:
+        raise ApiError(
+            503, "backlog_full",
+            f"the {queue_name} queue holds {backlog} waiting jobs (cap {gateway.settings.max_ready_messages}); retry later",
+            headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)},
+        )
+    open_jobs = await run_in_threadpool(gateway.ledger.open_jobs, client_id)
+    if open_jobs >= tier.max_pending_jobs:
+        raise _quota_exceeded(open_jobs, 0, tier)
+    return open_jobs
+
+
+def _quota_exceeded(open_jobs: int, new_jobs: int, tier: Tier) -> ApiError:
+    wanted = f" and this upload holds {new_jobs}" if new_jobs else ""
+    return ApiError(
+        429, "quota_exceeded",
+        f"you have {open_jobs} queued or running jobs{wanted}; the {tier.name} tier allows {tier.max_pending_jobs} "
+        "at once: wait for some to finish",
+    )
+
+
 async def create_batch(request: Request) -> JSONResponse:
     principal = authenticate(request, WRITE_SCOPE)
     gateway = services(request)
@@ -88,13 +121,18 @@ async def create_batch(request: Request) -> JSONResponse:
         tier = gateway.tiers[principal.tier]
     except TierError as error:
         raise ApiError(403, "unknown_tier", f"{error}; ask an operator to move this client") from None
-    files = await receive_files(request, gateway.blobs, gateway.upload_limits)
+    route = PIPELINES[DEFAULT_PIPELINE]
+    open_jobs = await _admit(gateway, principal.client_id, tier, route.queue_name)
+    limits = UploadLimits(max_files=tier.max_files_per_batch, max_file_bytes=tier.max_file_bytes)
+    files = await receive_files(request, gateway.blobs, limits)
+    if open_jobs + len(files) > tier.max_pending_jobs:
+        raise _quota_exceeded(open_jobs, len(files), tier)
     new_jobs = [
         NewJob(pipeline=DEFAULT_PIPELINE, filename=f.filename, blob_sha256=f.blob_sha256, size_bytes=f.size_bytes)
         for f in files
     ]
     batch, jobs = await run_in_threadpool(gateway.ledger.create_batch, principal.client_id, tier.priority, new_jobs)
-    messages = [PIPELINES[job.pipeline].job_message(job.id, batch.priority) for job in jobs]
+    messages = [route.job_message(job.id, batch.priority) for job in jobs]
     try:
         await gateway.publisher.publish(messages)
     except BrokerUnavailable as error:

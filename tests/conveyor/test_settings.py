@@ -19,7 +19,9 @@ def test_defaults_need_no_environment() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("CONVEYOR_MAX_FILE_BYTES", "lots", "CONVEYOR_MAX_FILE_BYTES: invalid literal"),
+        ("CONVEYOR_MAX_READY_MESSAGES", "lots", "CONVEYOR_MAX_READY_MESSAGES: invalid literal"),
+        ("CONVEYOR_RATE_LIMIT_STORAGE", "mongodb://x", "CONVEYOR_RATE_LIMIT_STORAGE: must be memory"),
+        ("CONVEYOR_TRUSTED_PROXIES", "10.0.0.0/8,nope", "CONVEYOR_TRUSTED_PROXIES: .nope. does not appear"),
         ("CONVEYOR_WORKER_THREADS", "0", "CONVEYOR_WORKER_THREADS: must be a positive integer"),
         ("CONVEYOR_MAX_PRIORITY", "300", "CONVEYOR_MAX_PRIORITY: must be between 1 and 255"),
         ("CONVEYOR_DATABASE_URL", "mysql://x", "CONVEYOR_DATABASE_URL: must be a sqlite"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -12,7 +13,7 @@ from starlette.testclient import TestClient
 
 from conveyor.blobs import BlobStore
 from conveyor.credentials import IssuedCredential
-from conveyor.ledger import BatchStatus, JobState, Ledger, create_ledger_engine
+from conveyor.ledger import BatchStatus, JobState, create_ledger_engine
 from conveyor.settings import Settings
 from gateway.app import create_app
 
@@ -217,9 +218,9 @@ def test_another_clients_batch_is_404(api: TestClient, make_client) -> None:
 
 
 def test_file_over_the_size_cap_is_413_and_nothing_is_recorded(
-    service_environment: dict[str, str], make_client, service_settings: Settings
+    service_environment: dict[str, str], make_client, service_settings: Settings, make_tiers_file
 ) -> None:
-    small = Settings.from_env({**service_environment, "CONVEYOR_MAX_FILE_BYTES": "1000"})
+    small = Settings.from_env({**service_environment, "CONVEYOR_TIERS_FILE": str(make_tiers_file(max_file_bytes=1000))})
     with TestClient(create_app(small)) as api:
         token = token_for(api, make_client())
         response = upload(api, token, {"ok.txt": b"fine", "big.txt": b"x" * 1001})
@@ -230,8 +231,10 @@ def test_file_over_the_size_cap_is_413_and_nothing_is_recorded(
     assert list((service_settings.blob_dir / "tmp").iterdir()) == []
 
 
-def test_too_many_files_is_413(service_environment: dict[str, str], make_client, service_settings: Settings) -> None:
-    capped = Settings.from_env({**service_environment, "CONVEYOR_MAX_FILES_PER_BATCH": "2"})
+def test_too_many_files_is_413(
+    service_environment: dict[str, str], make_client, service_settings: Settings, make_tiers_file
+) -> None:
+    capped = Settings.from_env({**service_environment, "CONVEYOR_TIERS_FILE": str(make_tiers_file(max_files_per_batch=2))})
     with TestClient(create_app(capped)) as api:
         response = upload(api, token_for(api, make_client()), {"1.txt": b"1", "2.txt": b"2", "3.txt": b"3"})
     assert response.status_code == 413
@@ -256,7 +259,7 @@ def test_malformed_uploads_get_clear_errors(api: TestClient, make_client, kwargs
     assert response.json()["error"] == error
 
 
-def test_unreachable_broker_gives_503_and_the_batch_never_runs(
+def test_unreachable_broker_gives_503_before_anything_is_stored(
     service_environment: dict[str, str], make_client, service_settings: Settings
 ) -> None:
     unreachable = Settings.from_env({**service_environment, "CONVEYOR_BROKER_URL": "amqp://guest:guest@127.0.0.1:1/%2F"})
@@ -265,15 +268,34 @@ def test_unreachable_broker_gives_503_and_the_batch_never_runs(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "10"
     assert response.json()["error"] == "broker_unavailable"
+    assert _batch_count(service_settings) == 0
+    assert [p for p in service_settings.blob_dir.rglob("*") if p.is_file()] == []
+
+
+def test_broker_lost_while_publishing_cancels_the_batch_and_gives_503(
+    api: TestClient, make_client, service_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RabbitMQ disappears after the backlog check but before the publish: the
+    recorded batch is cancelled with the reason, never left to run half-queued."""
+    monkeypatch.setattr("gateway.publisher.DEPTH_CACHE_SECONDS", 3600.0)
+    token = token_for(api, make_client())
+    assert upload(api, token, {"first.txt": b"queued"}).status_code == 202
+    vhost = service_settings.broker_url.rsplit("/", 1)[1]
+    subprocess.run(["rabbitmqctl", "--quiet", "delete_vhost", vhost], check=True, capture_output=True, timeout=60)
+
+    response = upload(api, token, {"second.txt": b"never queued"})
+    assert response.status_code == 503
+    assert response.json()["error"] == "broker_unavailable"
+    assert response.headers["retry-after"] == "10"
     engine = create_ledger_engine(service_settings.database_url)
-    ledger = Ledger(engine)
-    (batch_id,) = _batch_ids(service_settings)
-    jobs = ledger.list_jobs(batch_id)
-    assert [job.state for job in jobs] == [JobState.CANCELLED]
     with engine.connect() as connection:
-        status = connection.exec_driver_sql("SELECT status, published_at FROM batches").one()
-    assert (status.status, status.published_at) == (BatchStatus.CANCELLED, None)
+        rows = connection.exec_driver_sql(
+            "SELECT b.status, b.status_reason, j.state FROM batches b JOIN jobs j ON j.batch_id = b.id "
+            "WHERE j.filename = 'second.txt'"
+        ).all()
     engine.dispose()
+    assert [(row.status, row.state) for row in rows] == [(BatchStatus.CANCELLED, JobState.CANCELLED)]
+    assert "broker was unavailable" in rows[0].status_reason
 
 
 def test_unknown_routes_and_methods_answer_json(api: TestClient) -> None:
@@ -293,3 +315,39 @@ def _batch_ids(settings: Settings) -> list[str]:
 
 def _batch_count(settings: Settings) -> int:
     return len(_batch_ids(settings))
+
+
+def test_client_over_its_pending_job_quota_gets_429(
+    service_environment: dict[str, str], make_client, service_settings: Settings, make_tiers_file
+) -> None:
+    quota = Settings.from_env({**service_environment, "CONVEYOR_TIERS_FILE": str(make_tiers_file(max_pending_jobs=3))})
+    with TestClient(create_app(quota)) as api:
+        token = token_for(api, make_client())
+        assert upload(api, token, {"1.txt": b"1", "2.txt": b"2"}).status_code == 202
+        over = upload(api, token, {"3.txt": b"3", "4.txt": b"4"})
+        assert over.status_code == 429
+        assert over.json()["error"] == "quota_exceeded"
+        assert "you have 2 queued or running jobs and this upload holds 2" in over.json()["detail"]
+        assert upload(api, token, {"3.txt": b"3"}).status_code == 202
+        full = upload(api, token, {"5.txt": b"5"})
+        assert (full.status_code, full.json()["error"]) == (429, "quota_exceeded")
+        assert upload(api, token_for(api, make_client()), {"other.txt": b"o"}).status_code == 202  # per client
+    assert _batch_count(service_settings) == 3
+
+
+def test_a_full_queue_refuses_uploads_with_503_and_stores_nothing(
+    service_environment: dict[str, str], make_client, service_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.publisher.DEPTH_CACHE_SECONDS", 0.0)
+    capped = Settings.from_env({**service_environment, "CONVEYOR_MAX_READY_MESSAGES": "2"})
+    with TestClient(create_app(capped)) as api:
+        token = token_for(api, make_client())
+        assert upload(api, token, {"1.txt": b"1", "2.txt": b"2", "3.txt": b"3"}).status_code == 202
+        blobs_before = sorted(p for p in service_settings.blob_dir.rglob("*") if p.is_file())
+        refused = upload(api, token, {"4.txt": b"4"})
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "backlog_full"
+    assert "holds 3 waiting jobs (cap 2)" in refused.json()["detail"]
+    assert refused.headers["retry-after"] == "30"
+    assert _batch_count(service_settings) == 1
+    assert sorted(p for p in service_settings.blob_dir.rglob("*") if p.is_file()) == blobs_before
