@@ -19,7 +19,7 @@ from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 from gateway.abandoned_batches import sweep_forever
 from gateway.access_tokens import TokenCodec
-from gateway.endpoints import batches, health, tokens
+from gateway.endpoints import batches, health, results, tokens
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.publisher import JobPublisher
 from gateway.rate_limits import RateLimits, RouteClass, handle_rate_limit_exceeded
@@ -31,8 +31,13 @@ ROUTE_TABLE = [
     ("/api/v1/ready", "GET", health.ready, RouteClass.PROBES),
     ("/api/v1/auth/token", "POST", tokens.issue_token, RouteClass.AUTH),
     ("/api/v1/batches", "POST", batches.create_batch, RouteClass.UPLOADS),
+    ("/api/v1/batches", "GET", batches.list_batches, RouteClass.READS),
     ("/api/v1/batches/{batch_id}", "GET", batches.get_batch, RouteClass.READS),
-    ("/api/v1/batches/{batch_id}/results", "GET", batches.get_results, RouteClass.READS),
+    ("/api/v1/batches/{batch_id}", "DELETE", batches.cancel_batch, RouteClass.UPLOADS),
+    ("/api/v1/batches/{batch_id}/retry", "POST", batches.retry_batch, RouteClass.UPLOADS),
+    ("/api/v1/batches/{batch_id}/results", "GET", results.get_results, RouteClass.READS),
+    ("/api/v1/batches/{batch_id}/report", "GET", results.get_report, RouteClass.READS),
+    ("/api/v1/jobs/{job_id}", "GET", results.get_job, RouteClass.READS),
 ]
 
 

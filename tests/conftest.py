@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -64,12 +65,24 @@ def make_tiers_file(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    """Returns a function giving a TCP port on 127.0.0.1 that nothing listens on."""
+    """Returns a function giving a free TCP port on 127.0.0.1.
+
+    Ports come from below the kernel's ephemeral range: a port the kernel
+    hands out for ``bind(0)`` may next become the local end of some outgoing
+    connection (to RabbitMQ, say), and a server binding it then fails.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
 
     def pick() -> int:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return probe.getsockname()[1]
+        for _ in range(100):
+            port = random.randrange(10_000, low)
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+        raise RuntimeError("no free port found below the ephemeral range")
 
     return pick
 

@@ -2,13 +2,14 @@
 
 from conveyor.ledger.database import create_ledger_engine
 from conveyor.ledger.records import BatchRecord, ClientRecord, JobRecord, NewJob
-from conveyor.ledger.repository import Ledger
+from conveyor.ledger.repository import DuplicateIdempotencyKey, Ledger
 from conveyor.ledger.schema import BatchStatus, JobState
 
 __all__ = [
     "BatchRecord",
     "BatchStatus",
     "ClientRecord",
+    "DuplicateIdempotencyKey",
     "JobRecord",
     "JobState",
     "Ledger",

@@ -63,6 +63,9 @@ class BatchRecord:
     published_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    cancel_requested_at: datetime | None
+    idempotency_key: str | None
+    request_fingerprint: str | None
 
     @property
     def pending_jobs(self) -> int:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, and_, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from conveyor.ledger.database import read_transaction, write_transaction
 from conveyor.ledger.records import BatchRecord, ClientRecord, JobRecord, NewJob
@@ -46,6 +47,10 @@ def _job(row: Row) -> JobRecord:
     values = row._asdict()
     values["state"] = JobState(values["state"])
     return JobRecord(**values)
+
+
+class DuplicateIdempotencyKey(Exception):
+    """The client already created a batch with this idempotency key."""
 
 
 def final_status(total: int, succeeded: int, failed: int, cancelled: int) -> BatchStatus:
@@ -91,9 +96,17 @@ class Ledger:
     # Batches
 
     def create_batch(
-        self, client_id: str, priority: int, new_jobs: Sequence[NewJob]
+        self,
+        client_id: str,
+        priority: int,
+        new_jobs: Sequence[NewJob],
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
     ) -> tuple[BatchRecord, list[JobRecord]]:
-        """Record a batch and all its jobs in one transaction (nothing published yet)."""
+        """Record a batch and all its jobs in one transaction (nothing published yet).
+
+        Raises :class:`DuplicateIdempotencyKey` if the client already used ``idempotency_key``.
+        """
         now = _now()
         batch_id = str(uuid.uuid4())
         batch_values = {
@@ -106,6 +119,8 @@ class Ledger:
             "failed_jobs": 0,
             "cancelled_jobs": 0,
             "created_at": now,
+            "idempotency_key": idempotency_key,
+            "request_fingerprint": request_fingerprint,
         }
         job_values = [
             {
@@ -126,11 +141,47 @@ class Ledger:
             }
             for position, job in enumerate(new_jobs)
         ]
-        with write_transaction(self.engine) as connection:
-            row = connection.execute(insert(batches).returning(*batches.c), batch_values).one()
-            if job_values:
-                connection.execute(insert(jobs), job_values)
+        try:
+            with write_transaction(self.engine) as connection:
+                row = connection.execute(insert(batches).returning(*batches.c), batch_values).one()
+                if job_values:
+                    connection.execute(insert(jobs), job_values)
+        except IntegrityError:
+            if idempotency_key is not None and self.find_by_idempotency_key(client_id, idempotency_key):
+                raise DuplicateIdempotencyKey(idempotency_key) from None
+            raise
         return _batch(row), [JobRecord(**values) for values in job_values]
+
+    def release_idempotency_key(self, batch_id: str) -> None:
+        """Free the key of a batch that was never accepted, so the client can retry with it."""
+        with write_transaction(self.engine) as connection:
+            connection.execute(update(batches).where(batches.c.id == batch_id).values(idempotency_key=None))
+
+    def find_by_idempotency_key(self, client_id: str, key: str) -> BatchRecord | None:
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(
+                select(batches).where(batches.c.client_id == client_id, batches.c.idempotency_key == key)
+            ).first()
+        return _batch(row) if row else None
+
+    def list_batches(
+        self, client_id: str, status: BatchStatus | None, limit: int, before: tuple[datetime, str] | None
+    ) -> list[BatchRecord]:
+        """The client's batches, newest first; ``before`` is the (created_at, id) of the last one already seen."""
+        query = select(batches).where(batches.c.client_id == client_id)
+        if status is not None:
+            query = query.where(batches.c.status == status)
+        if before is not None:
+            created_at, batch_id = before
+            query = query.where(
+                or_(
+                    batches.c.created_at < created_at,
+                    and_(batches.c.created_at == created_at, batches.c.id < batch_id),
+                )
+            )
+        query = query.order_by(batches.c.created_at.desc(), batches.c.id.desc()).limit(limit)
+        with read_transaction(self.engine) as connection:
+            return [_batch(row) for row in connection.execute(query)]
 
     def mark_published(self, batch_id: str) -> None:
         """Record that every job message of the batch was confirmed by the broker."""
@@ -149,22 +200,55 @@ class Ledger:
                 select(batches.c.id).where(
                     batches.c.published_at.is_(None),
                     batches.c.finished_at.is_(None),
-                    batches.c.status_reason.is_(None),
+                    batches.c.cancel_requested_at.is_(None),
                     batches.c.created_at < created_before,
                 )
             )
             return [row.id for row in rows]
 
     def cancel_batch(self, batch_id: str, reason: str) -> BatchRecord:
-        """Cancel every job that has not started; running jobs finish on their own."""
+        """Record the cancellation and cancel every job that has not started.
+
+        Running jobs end on their own (workers check the request between
+        steps); the batch settles as CANCELLED when the last one ends.  A batch
+        that has already ended is returned unchanged.
+        """
+        now = _now()
         with write_transaction(self.engine) as connection:
+            requested = connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.finished_at.is_(None))
+                .values(cancel_requested_at=func.coalesce(batches.c.cancel_requested_at, now), status_reason=reason)
+            ).rowcount
+            if not requested:
+                return _batch(connection.execute(select(batches).where(batches.c.id == batch_id)).one())
             cancelled = connection.execute(
                 update(jobs)
                 .where(jobs.c.batch_id == batch_id, jobs.c.state == JobState.PENDING)
-                .values(state=JobState.CANCELLED, error=reason, finished_at=_now())
+                .values(state=JobState.CANCELLED, error=reason, finished_at=now)
             ).rowcount
-            connection.execute(update(batches).where(batches.c.id == batch_id).values(status_reason=reason))
             return self._count_finished(connection, batch_id, JobState.CANCELLED, cancelled)
+
+    def reopen_failed_jobs(self, batch_id: str) -> list[JobRecord]:
+        """Put the batch's FAILED jobs back to PENDING for another run; returns them."""
+        with write_transaction(self.engine) as connection:
+            rows = connection.execute(
+                update(jobs)
+                .where(jobs.c.batch_id == batch_id, jobs.c.state == JobState.FAILED)
+                .values(state=JobState.PENDING, error=None, result=None, finished_at=None)
+                .returning(*jobs.c)
+            ).all()
+            if rows:
+                connection.execute(
+                    update(batches)
+                    .where(batches.c.id == batch_id)
+                    .values(
+                        failed_jobs=batches.c.failed_jobs - len(rows),
+                        status=BatchStatus.PROCESSING,
+                        finished_at=None,
+                    )
+                )
+        return sorted((_job(row) for row in rows), key=lambda job: job.position)
 
     def open_jobs(self, client_id: str) -> int:
         """Jobs of the client that are queued or running (from batch counters, no job scan)."""
@@ -187,10 +271,27 @@ class Ledger:
             ).first()
         return _batch(row) if row else None
 
-    def list_jobs(self, batch_id: str) -> list[JobRecord]:
+    def list_jobs(self, batch_id: str, after_position: int = -1, limit: int | None = None) -> list[JobRecord]:
+        """The batch's jobs in upload order, from ``after_position + 1``."""
+        query = (
+            select(jobs)
+            .where(jobs.c.batch_id == batch_id, jobs.c.position > after_position)
+            .order_by(jobs.c.position)
+            .limit(limit)
+        )
         with read_transaction(self.engine) as connection:
-            rows = connection.execute(select(jobs).where(jobs.c.batch_id == batch_id).order_by(jobs.c.position))
-            return [_job(row) for row in rows]
+            return [_job(row) for row in connection.execute(query)]
+
+    def get_job(self, job_id: str, client_id: str) -> JobRecord | None:
+        """The job if it exists and its batch belongs to ``client_id``."""
+        query = (
+            select(jobs)
+            .join(batches, batches.c.id == jobs.c.batch_id)
+            .where(jobs.c.id == job_id, batches.c.client_id == client_id)
+        )
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(query).first()
+        return _job(row) if row else None
 
     # Job transitions (workers)
 

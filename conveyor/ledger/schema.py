@@ -89,7 +89,11 @@ batches = Table(
     Column("published_at", UtcDateTime()),
     Column("started_at", UtcDateTime()),
     Column("finished_at", UtcDateTime()),
+    Column("cancel_requested_at", UtcDateTime()),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
     Index("ix_batches_client_created", "client_id", "created_at"),
+    Index("ix_batches_idempotency", "client_id", "idempotency_key", unique=True),
 )
 
 jobs = Table(

@@ -1,35 +1,43 @@
-"""Batches: upload documents, follow their progress, read their results.
+"""Batches: upload, list, read, cancel, retry.
 
 Publishing is ordered so that no job is ever published but unrecorded, or
 recorded and silently never published:
 
-1. every file is streamed to the blob store;
-2. the batch and its jobs are committed in one transaction (state PENDING);
-3. one message per job is published, each confirmed by RabbitMQ;
-4. the batch is marked published and the client gets 202.
+1. the queue's backlog and the client's quota are checked (nothing read yet);
+2. every file is streamed to the blob store;
+3. the batch and its jobs are committed in one transaction (state PENDING);
+4. one message per job is published, each confirmed by RabbitMQ;
+5. the batch is marked published and the client gets 202.
 
-If step 3 fails, the batch is cancelled with the reason recorded (messages
+If step 4 fails, the batch is cancelled with the reason recorded (messages
 already published for it are skipped by the workers, whose ledger middleware
-never runs a cancelled job) and the client gets 503 with ``Retry-After``.
+never runs a cancelled job), its idempotency key is released, and the client
+gets 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from typing import Any
+import re
+from datetime import datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from conveyor.ledger import BatchRecord, JobRecord, NewJob
+from conveyor.ledger import BatchRecord, BatchStatus, DuplicateIdempotencyKey, JobRecord, NewJob
 from conveyor.pipelines import DEFAULT_PIPELINE, PIPELINES
 from conveyor.tiers import Tier, TierError
+from gateway.access_tokens import Principal
 from gateway.authentication import authenticate
 from gateway.errors import ApiError
+from gateway.paging import decode_cursor, encode_cursor, page_size
 from gateway.publisher import BrokerUnavailable
 from gateway.services import GatewayServices, services
-from gateway.uploads import UploadLimits, receive_files
+from gateway.uploads import ReceivedFile, UploadLimits, receive_files
+from gateway.views import batch_path, batch_view
 
 logger = logging.getLogger(__name__)
 
@@ -37,62 +45,31 @@ READ_SCOPE = "batches:read"
 WRITE_SCOPE = "batches:write"
 PUBLISH_RETRY_AFTER_SECONDS = 10
 BACKLOG_RETRY_AFTER_SECONDS = 30
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat() if moment else None
+def _tier(gateway: GatewayServices, principal: Principal) -> Tier:
+    try:
+        return gateway.tiers[principal.tier]
+    except TierError as error:
+        raise ApiError(403, "unknown_tier", f"{error}; ask an operator to move this client") from None
 
 
-def batch_view(batch: BatchRecord) -> dict[str, Any]:
-    path = f"/api/v1/batches/{batch.id}"
-    return {
-        "id": batch.id,
-        "status": batch.status,
-        "status_reason": batch.status_reason,
-        "counts": {
-            "total": batch.total_jobs,
-            "succeeded": batch.succeeded_jobs,
-            "failed": batch.failed_jobs,
-            "cancelled": batch.cancelled_jobs,
-            "pending": batch.pending_jobs,
-        },
-        "progress_percent": batch.progress_percent,
-        "created_at": _iso(batch.created_at),
-        "started_at": _iso(batch.started_at),
-        "finished_at": _iso(batch.finished_at),
-        "links": {"self": path, "results": f"{path}/results"},
-    }
-
-
-def job_view(job: JobRecord) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "position": job.position,
-        "filename": job.filename,
-        "size_bytes": job.size_bytes,
-        "sha256": job.blob_sha256,
-        "pipeline": job.pipeline,
-        "state": job.state,
-        "attempts": job.attempts,
-        "error": job.error,
-        "result": job.result,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-    }
+def _broker_unavailable() -> ApiError:
+    return ApiError(
+        503, "broker_unavailable", "the job broker is unavailable; nothing was queued, retry later",
+        headers={"Retry-After": str(PUBLISH_RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _admit(gateway: GatewayServices, client_id: str, tier: Tier, queue_name: str) -> int:
-    """Refuse an upload before reading it when the queue or the client's quota is full;
-    returns the client's open jobs."""
+    """Refuse work before reading it when the queue or the client's quota is
+    full; returns the client's open jobs."""
     try:
         backlog = await gateway.publisher.ready_messages(queue_name)
     except BrokerUnavailable as error:
-        logger.error("upload refused: %s", error)
-        raise ApiError(
-            503, "broker_unavailable", "the job broker is unavailable; retry later",
-            headers={"Retry-After": str(PUBLISH_RETRY_AFTER_SECONDS)},
-        ) from None
+        logger.error("work refused: %s", error)
+        raise _broker_unavailable() from None
     if backlog > gateway.settings.max_ready_messages:
         raise ApiError(
             503, "backlog_full",
@@ -106,7 +83,7 @@ async def _admit(gateway: GatewayServices, client_id: str, tier: Tier, queue_nam
 
 
 def _quota_exceeded(open_jobs: int, new_jobs: int, tier: Tier) -> ApiError:
-    wanted = f" and this upload holds {new_jobs}" if new_jobs else ""
+    wanted = f" and this request adds {new_jobs}" if new_jobs else ""
     return ApiError(
         429, "quota_exceeded",
         f"you have {open_jobs} queued or running jobs{wanted}; the {tier.name} tier allows {tier.max_pending_jobs} "
@@ -114,43 +91,102 @@ def _quota_exceeded(open_jobs: int, new_jobs: int, tier: Tier) -> ApiError:
     )
 
 
+async def _publish(gateway: GatewayServices, jobs: list[JobRecord], priority: int) -> None:
+    messages = [PIPELINES[job.pipeline].job_message(job.id, priority) for job in jobs]
+    await gateway.publisher.publish(messages)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII characters")
+    return key
+
+
+def _fingerprint(files: list[ReceivedFile]) -> str:
+    """What makes two uploads the same request: their files' names and contents, in order."""
+    return hashlib.sha256(json.dumps([[f.filename, f.blob_sha256] for f in files]).encode()).hexdigest()
+
+
+def _replay(earlier: BatchRecord, fingerprint: str, key: str) -> JSONResponse:
+    if earlier.request_fingerprint != fingerprint:
+        raise ApiError(
+            409, "idempotency_conflict",
+            f"Idempotency-Key {key!r} was used for a different upload (batch {earlier.id}); use a new key",
+        )
+    view = batch_view(earlier)
+    return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"], "Idempotent-Replayed": "true"})
+
+
 async def create_batch(request: Request) -> JSONResponse:
     principal = authenticate(request, WRITE_SCOPE)
     gateway = services(request)
-    try:
-        tier = gateway.tiers[principal.tier]
-    except TierError as error:
-        raise ApiError(403, "unknown_tier", f"{error}; ask an operator to move this client") from None
+    tier = _tier(gateway, principal)
+    key = _idempotency_key(request)
+    ledger = gateway.ledger
+    earlier = key and await run_in_threadpool(ledger.find_by_idempotency_key, principal.client_id, key)
     route = PIPELINES[DEFAULT_PIPELINE]
-    open_jobs = await _admit(gateway, principal.client_id, tier, route.queue_name)
+    open_jobs = 0 if earlier else await _admit(gateway, principal.client_id, tier, route.queue_name)
     limits = UploadLimits(max_files=tier.max_files_per_batch, max_file_bytes=tier.max_file_bytes)
     files = await receive_files(request, gateway.blobs, limits)
+    fingerprint = _fingerprint(files)
+    if earlier:
+        return _replay(earlier, fingerprint, key)
     if open_jobs + len(files) > tier.max_pending_jobs:
         raise _quota_exceeded(open_jobs, len(files), tier)
     new_jobs = [
         NewJob(pipeline=DEFAULT_PIPELINE, filename=f.filename, blob_sha256=f.blob_sha256, size_bytes=f.size_bytes)
         for f in files
     ]
-    batch, jobs = await run_in_threadpool(gateway.ledger.create_batch, principal.client_id, tier.priority, new_jobs)
-    messages = [route.job_message(job.id, batch.priority) for job in jobs]
     try:
-        await gateway.publisher.publish(messages)
+        batch, jobs = await run_in_threadpool(
+            ledger.create_batch, principal.client_id, tier.priority, new_jobs, key, fingerprint
+        )
+    except DuplicateIdempotencyKey:  # a concurrent request with the same key won the race
+        return _replay(await run_in_threadpool(ledger.find_by_idempotency_key, principal.client_id, key), fingerprint, key)
+    try:
+        await _publish(gateway, jobs, batch.priority)
     except BrokerUnavailable as error:
         logger.error("batch %s not queued: %s", batch.id, error)
         reason = "not queued: the job broker was unavailable when the batch was uploaded"
-        await run_in_threadpool(gateway.ledger.cancel_batch, batch.id, reason)
-        raise ApiError(
-            503, "broker_unavailable",
-            f"the batch could not be queued and was not accepted (batch {batch.id} is cancelled); retry later",
-            headers={"Retry-After": str(PUBLISH_RETRY_AFTER_SECONDS)},
-        ) from None
-    await run_in_threadpool(gateway.ledger.mark_published, batch.id)
+        await run_in_threadpool(ledger.cancel_batch, batch.id, reason)
+        await run_in_threadpool(ledger.release_idempotency_key, batch.id)
+        raise _broker_unavailable() from None
+    await run_in_threadpool(ledger.mark_published, batch.id)
     view = batch_view(batch)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 
 
-async def _owned_batch(request: Request) -> BatchRecord:
+def _status_filter(request: Request) -> BatchStatus | None:
+    raw = request.query_params.get("status")
+    if raw is None:
+        return None
+    try:
+        return BatchStatus(raw.upper())
+    except ValueError:
+        known = ", ".join(status.value for status in BatchStatus)
+        raise ApiError(400, "invalid_parameter", f"status must be one of {known}") from None
+
+
+async def list_batches(request: Request) -> JSONResponse:
+    """The caller's batches, newest first, ``limit`` at a time, optionally of one ``status``."""
     principal = authenticate(request, READ_SCOPE)
+    status, limit, cursor = _status_filter(request), page_size(request), decode_cursor(request)
+    before = None
+    if cursor is not None:
+        try:
+            before = (datetime.fromisoformat(cursor[0]), str(cursor[1]))
+        except (IndexError, TypeError, ValueError):
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it") from None
+    found = await run_in_threadpool(services(request).ledger.list_batches, principal.client_id, status, limit + 1, before)
+    page = found[:limit]
+    next_cursor = encode_cursor([page[-1].created_at.isoformat(), page[-1].id]) if len(found) > limit else None
+    return JSONResponse({"batches": [batch_view(batch) for batch in page], "next_cursor": next_cursor})
+
+
+async def owned_batch(request: Request, scope: str) -> BatchRecord:
+    """The batch named in the path, if the caller owns it; 404 otherwise (whoever owns it)."""
+    principal = authenticate(request, scope)
     batch_id = request.path_params["batch_id"]
     batch = await run_in_threadpool(services(request).ledger.get_batch, batch_id, principal.client_id)
     if batch is None:
@@ -159,10 +195,41 @@ async def _owned_batch(request: Request) -> BatchRecord:
 
 
 async def get_batch(request: Request) -> JSONResponse:
-    return JSONResponse(batch_view(await _owned_batch(request)))
+    return JSONResponse(batch_view(await owned_batch(request, READ_SCOPE)))
 
 
-async def get_results(request: Request) -> JSONResponse:
-    batch = await _owned_batch(request)
-    jobs = await run_in_threadpool(services(request).ledger.list_jobs, batch.id)
-    return JSONResponse({"batch": batch_view(batch), "jobs": [job_view(job) for job in jobs]})
+async def cancel_batch(request: Request) -> JSONResponse:
+    """Pending jobs never run; running jobs stop at their next checkpoint; the batch ends CANCELLED."""
+    batch = await owned_batch(request, WRITE_SCOPE)
+    if batch.finished_at is not None:
+        raise ApiError(409, "batch_finished", f"batch {batch.id} already ended as {batch.status}")
+    cancelled = await run_in_threadpool(services(request).ledger.cancel_batch, batch.id, "cancelled by the client")
+    return JSONResponse(batch_view(cancelled), status_code=202)
+
+
+async def retry_batch(request: Request) -> JSONResponse:
+    """Queue the batch's failed jobs again."""
+    batch = await owned_batch(request, WRITE_SCOPE)
+    gateway = services(request)
+    if batch.cancel_requested_at is not None:
+        raise ApiError(409, "batch_cancelled", f"batch {batch.id} was cancelled; upload the documents again")
+    if batch.failed_jobs == 0:
+        raise ApiError(409, "nothing_to_retry", f"batch {batch.id} has no failed jobs")
+    tier = _tier(gateway, authenticate(request, WRITE_SCOPE))
+    open_jobs = await _admit(gateway, batch.client_id, tier, PIPELINES[DEFAULT_PIPELINE].queue_name)
+    if open_jobs + batch.failed_jobs > tier.max_pending_jobs:
+        raise _quota_exceeded(open_jobs, batch.failed_jobs, tier)
+    reopened = await run_in_threadpool(gateway.ledger.reopen_failed_jobs, batch.id)
+    try:
+        await _publish(gateway, reopened, batch.priority)
+    except BrokerUnavailable as error:
+        logger.error("retry of batch %s not queued: %s", batch.id, error)
+        for job in reopened:
+            await run_in_threadpool(gateway.ledger.fail_job, job.id, "retry not queued: the job broker was unavailable")
+        raise _broker_unavailable() from None
+    refreshed = await run_in_threadpool(gateway.ledger.get_batch, batch.id, batch.client_id)
+    return JSONResponse(
+        {"batch": batch_view(refreshed), "retried_jobs": [job.id for job in reopened]},
+        status_code=202,
+        headers={"Location": batch_path(batch.id)},
+    )

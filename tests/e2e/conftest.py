@@ -60,6 +60,17 @@ class Gateway:
         response.raise_for_status()
         return response.json()
 
+    def jobs(self, token: str, batch_id: str) -> list[dict]:
+        """Every job of the batch, following the result pages."""
+        jobs, cursor = [], None
+        while True:
+            query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
+            page = self.get(token, f"/api/v1/batches/{batch_id}/results{query}")
+            jobs += page["jobs"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return jobs
+
     def wait_for_batch(self, token: str, batch_id: str, timeout: float = 180.0) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

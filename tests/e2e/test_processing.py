@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import httpx
+
 from conveyor.settings import Settings
 
 
@@ -42,7 +44,7 @@ def test_fifty_documents_each_processed_exactly_once(gateway, start_worker, make
     assert final["counts"] == {"total": 50, "succeeded": 50, "failed": 0, "cancelled": 0, "pending": 0}
     assert final["progress_percent"] == 100.0
 
-    jobs = gateway.get(token, f"/api/v1/batches/{accepted['id']}/results")["jobs"]
+    jobs = gateway.jobs(token, accepted["id"])
     assert [job["filename"] for job in jobs] == list(documents)
     for i, job in enumerate(jobs):
         assert (job["state"], job["attempts"], job["error"]) == ("SUCCEEDED", 1, None)
@@ -72,13 +74,22 @@ def test_bad_documents_fail_alone_and_the_batch_is_partially_completed(gateway, 
     assert final["status"] == "PARTIALLY_COMPLETED"
     assert (final["counts"]["succeeded"], final["counts"]["failed"]) == (2, 3)
 
-    jobs = {job["filename"]: job for job in gateway.get(token, f"/api/v1/batches/{accepted['id']}/results")["jobs"]}
+    jobs = {job["filename"]: job for job in gateway.jobs(token, accepted["id"])}
     assert jobs["good.txt"]["state"] == jobs["good.csv"]["state"] == "SUCCEEDED"
     for name, reason in [("picture.txt", "image/png"), ("empty.txt", "empty"), ("broken.json", "JSON")]:
         job = jobs[name]
         assert job["state"] == "FAILED"
         assert reason in job["error"]
         assert job["attempts"] == 1, "bad input is a permanent error: never retried"
+
+    # A retry from the API runs the failed jobs again, and only them.
+    response = httpx.post(f"{gateway.url}/api/v1/batches/{accepted['id']}/retry", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202
+    assert len(response.json()["retried_jobs"]) == 3
+    final = gateway.wait_for_batch(token, accepted["id"])
+    assert final["status"] == "PARTIALLY_COMPLETED"
+    jobs = {job["filename"]: job for job in gateway.jobs(token, accepted["id"])}
+    assert [jobs[name]["attempts"] for name in documents] == [1, 2, 2, 2, 1]
 
 
 def test_high_priority_jobs_overtake_a_low_priority_backlog(
@@ -109,7 +120,7 @@ def test_high_priority_jobs_overtake_a_low_priority_backlog(
         assert gateway.wait_for_batch(low_token, batch_id)["status"] == "COMPLETED"
 
     def jobs_of(token: str, batch_ids: list[str]) -> list[dict]:
-        return [job for batch_id in batch_ids for job in gateway.get(token, f"/api/v1/batches/{batch_id}/results")["jobs"]]
+        return [job for batch_id in batch_ids for job in gateway.jobs(token, batch_id)]
 
     def moment(job: dict, key: str) -> datetime:
         return datetime.fromisoformat(job[key])

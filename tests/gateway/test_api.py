@@ -327,7 +327,7 @@ def test_client_over_its_pending_job_quota_gets_429(
         over = upload(api, token, {"3.txt": b"3", "4.txt": b"4"})
         assert over.status_code == 429
         assert over.json()["error"] == "quota_exceeded"
-        assert "you have 2 queued or running jobs and this upload holds 2" in over.json()["detail"]
+        assert "you have 2 queued or running jobs and this request adds 2" in over.json()["detail"]
         assert upload(api, token, {"3.txt": b"3"}).status_code == 202
         full = upload(api, token, {"5.txt": b"5"})
         assert (full.status_code, full.json()["error"]) == (429, "quota_exceeded")

@@ -1,0 +1,58 @@
+"""A batch's results (paged), its report, and single jobs."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+
+from gateway.authentication import authenticate
+from gateway.endpoints.batches import READ_SCOPE, owned_batch
+from gateway.errors import ApiError
+from gateway.paging import decode_cursor, encode_cursor, page_size
+from gateway.reports import render_csv, render_html, report_rows, summary
+from gateway.services import services
+from gateway.views import batch_view, job_view
+
+REPORT_FORMATS = ("json", "csv", "html")
+
+
+async def get_results(request: Request) -> JSONResponse:
+    """The batch and its jobs in upload order, ``limit`` at a time."""
+    batch = await owned_batch(request, READ_SCOPE)
+    limit, cursor = page_size(request), decode_cursor(request)
+    if cursor is not None and not (len(cursor) == 1 and isinstance(cursor[0], int)):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")
+    after = cursor[0] if cursor else -1
+    found = await run_in_threadpool(services(request).ledger.list_jobs, batch.id, after, limit + 1)
+    page = found[:limit]
+    next_cursor = encode_cursor([page[-1].position]) if len(found) > limit else None
+    return JSONResponse({"batch": batch_view(batch), "jobs": [job_view(job) for job in page], "next_cursor": next_cursor})
+
+
+async def get_report(request: Request) -> Response:
+    """Summary and one row per job: ``?format=json`` (default), ``csv`` or ``html``."""
+    report_format = request.query_params.get("format", "json")
+    if report_format not in REPORT_FORMATS:
+        raise ApiError(400, "invalid_parameter", f"format must be one of {', '.join(REPORT_FORMATS)}")
+    batch = await owned_batch(request, READ_SCOPE)
+    rows = report_rows(await run_in_threadpool(services(request).ledger.list_jobs, batch.id))
+    batch_summary = summary(batch)
+    if report_format == "csv":
+        return PlainTextResponse(
+            render_csv(rows),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="batch-{batch.id}.csv"'},
+        )
+    if report_format == "html":
+        return HTMLResponse(render_html(batch_summary, rows))
+    return JSONResponse({"summary": batch_summary, "jobs": rows})
+
+
+async def get_job(request: Request) -> JSONResponse:
+    principal = authenticate(request, READ_SCOPE)
+    job_id = request.path_params["job_id"]
+    job = await run_in_threadpool(services(request).ledger.get_job, job_id, principal.client_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id}")
+    return JSONResponse(job_view(job))
