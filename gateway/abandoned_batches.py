@@ -8,11 +8,8 @@ only considered once it is far older than any publish takes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-
-from starlette.concurrency import run_in_threadpool
 
 from conveyor.ledger import Ledger
 
@@ -23,18 +20,10 @@ SWEEP_INTERVAL_SECONDS = 60.0
 REASON = "not queued: the gateway stopped before the batch was fully published"
 
 
-def cancel_abandoned_batches(ledger: Ledger, now: datetime) -> list[str]:
+def cancel_abandoned_batches(ledger: Ledger, now: datetime | None = None) -> list[str]:
+    now = now or datetime.now(UTC)
     batch_ids = ledger.abandoned_batch_ids(created_before=now - ABANDONED_AFTER)
     for batch_id in batch_ids:
         ledger.cancel_batch(batch_id, REASON)
         logger.warning("batch %s cancelled: %s", batch_id, REASON)
     return batch_ids
-
-
-async def sweep_forever(ledger: Ledger) -> None:
-    while True:
-        try:
-            await run_in_threadpool(cancel_abandoned_batches, ledger, datetime.now(UTC))
-        except Exception:
-            logger.exception("abandoned-batch sweep failed; retrying in %.0f s", SWEEP_INTERVAL_SECONDS)
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)

@@ -1,22 +1,38 @@
-"""Short-lived JWT access tokens (python-jose, HS256, every claim required)."""
+"""Short-lived JWT access tokens (python-jose, HS256, every claim required).
+
+Tokens name their signing key in the ``kid`` header.  Each key is derived from
+``CONVEYOR_JWT_SECRET`` and the kid (HMAC-SHA256), so the ledger only lists
+kids and never holds key material.  Rotating adds a kid and retires the
+others; a retired key verifies until the last token it signed has expired.
+
+Revocations (single tokens by ``jti``, or everything issued to a client before
+a cut-off) live in the ledger.  Every replica keeps a snapshot of keys and
+revocations, refreshed every ``TRUST_REFRESH_SECONDS``, so a revocation
+reaches every replica within that time without a database read per request.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from jose import ExpiredSignatureError, JWTError, jwt
 
-from conveyor.ledger import ClientRecord
+from conveyor.ledger import ClientRecord, Ledger
+from conveyor.ledger.records import Revocations
 from conveyor.settings import Settings
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "iss", "aud", "sub")
+TRUST_REFRESH_SECONDS = 1.0
 
 
 class InvalidToken(Exception):
-    """The token is missing, malformed, forged, expired or for someone else."""
+    """The token is missing, malformed, forged, expired, revoked or for someone else."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,7 @@ class Principal:
     tier: str
     scopes: frozenset[str]
     token_id: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -36,33 +53,73 @@ class IssuedToken:
     scopes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _TrustSnapshot:
+    active_kid: str
+    keys: dict[str, str]
+    revocations: Revocations
+
+
 class TokenCodec:
-    def __init__(self, settings: Settings) -> None:
-        self._secret = settings.require_jwt_secret()
+    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+        self._master = settings.require_jwt_secret().encode()
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._ttl = settings.token_ttl_seconds
+        self._ledger = ledger
+        self._trust: _TrustSnapshot | None = None
+
+    def _key(self, kid: str) -> str:
+        return hmac.new(self._master, f"conveyor-jwt:{kid}".encode(), hashlib.sha256).hexdigest()
+
+    def refresh(self) -> None:
+        """Reload signing keys and revocations from the ledger (blocking: run off the event loop)."""
+        self._ledger.ensure_signing_key()
+        keys = self._ledger.signing_keys(retired_since=datetime.now(UTC) - timedelta(seconds=self._ttl))
+        self._trust = _TrustSnapshot(
+            active_kid=keys[0].kid,
+            keys={key.kid: self._key(key.kid) for key in keys},
+            revocations=self._ledger.revocations(),
+        )
+
+    @property
+    def _snapshot(self) -> _TrustSnapshot:
+        if self._trust is None:
+            self.refresh()
+        assert self._trust is not None
+        return self._trust
 
     def issue(self, client: ClientRecord) -> IssuedToken:
-        now = int(time.time())
+        # iat keeps milliseconds (a NumericDate may be fractional) so that a
+        # client cut-off separates tokens issued within the same second.
+        now = time.time()
         claims = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": client.id,
-            "iat": now,
-            "exp": now + self._ttl,
+            "iat": round(now, 3),
+            "exp": int(now) + self._ttl,
             "jti": uuid.uuid4().hex,
             "tier": client.tier,
             "scopes": list(client.scopes),
         }
-        token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        kid = self._snapshot.active_kid
+        token = jwt.encode(claims, self._key(kid), algorithm=ALGORITHM, headers={"kid": kid})
         return IssuedToken(token=token, expires_in=self._ttl, scopes=client.scopes)
 
     def verify(self, token: str) -> Principal:
+        trust = self._snapshot
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except JWTError as error:
+            raise InvalidToken(f"token is invalid: {error}") from None
+        key = trust.keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidToken("token is invalid: unknown or retired signing key")
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                key,
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
@@ -75,4 +132,13 @@ class TokenCodec:
         tier, scopes = claims.get("tier"), claims.get("scopes")
         if not isinstance(tier, str) or not isinstance(scopes, list):
             raise InvalidToken("token is invalid: missing tier or scopes")
-        return Principal(client_id=claims["sub"], tier=tier, scopes=frozenset(scopes), token_id=claims["jti"])
+        cut_off = trust.revocations.clients_revoked_before.get(claims["sub"])
+        if claims["jti"] in trust.revocations.token_ids or (cut_off and claims["iat"] < cut_off.timestamp()):
+            raise InvalidToken("token has been revoked")
+        return Principal(
+            client_id=claims["sub"],
+            tier=tier,
+            scopes=frozenset(scopes),
+            token_id=claims["jti"],
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )

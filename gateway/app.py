@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 from slowapi.errors import RateLimitExceeded
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from conveyor.blobs import BlobStore
@@ -17,9 +19,10 @@ from conveyor.ledger import Ledger, create_ledger_engine
 from conveyor.ledger.migrate import require_current
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
-from gateway.abandoned_batches import sweep_forever
-from gateway.access_tokens import TokenCodec
-from gateway.endpoints import batches, health, results, tokens
+from gateway.abandoned_batches import SWEEP_INTERVAL_SECONDS, cancel_abandoned_batches
+from gateway.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
+from gateway.background import every
+from gateway.endpoints import admin, batches, health, results, tokens
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.publisher import JobPublisher
 from gateway.rate_limits import RateLimits, RouteClass, handle_rate_limit_exceeded
@@ -38,6 +41,10 @@ ROUTE_TABLE = [
     ("/api/v1/batches/{batch_id}/results", "GET", results.get_results, RouteClass.READS),
     ("/api/v1/batches/{batch_id}/report", "GET", results.get_report, RouteClass.READS),
     ("/api/v1/jobs/{job_id}", "GET", results.get_job, RouteClass.READS),
+    ("/api/v1/admin/clients", "GET", admin.list_clients, RouteClass.READS),
+    ("/api/v1/admin/tokens/revoke", "POST", admin.revoke_tokens, RouteClass.UPLOADS),
+    ("/api/v1/admin/signing-keys/rotate", "POST", admin.rotate_signing_key, RouteClass.UPLOADS),
+    ("/api/v1/admin/queues", "GET", admin.queue_depths, RouteClass.READS),
 ]
 
 
@@ -57,15 +64,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tiers = Tiers.load(settings.tiers_file, settings.max_priority)
-    tokens = TokenCodec(settings)
-    limits = RateLimits(settings, tiers, tokens)
     engine = create_ledger_engine(settings.database_url)
     require_current(engine)
+    ledger = Ledger(engine)
+    tokens = TokenCodec(settings, ledger)
+    limits = RateLimits(settings, tiers, tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         publisher = JobPublisher(create_broker(settings, confirm_delivery=True))
-        ledger = Ledger(engine)
+        await run_in_threadpool(tokens.refresh)
         app.state.services = GatewayServices(
             settings=settings,
             tiers=tiers,
@@ -74,11 +82,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tokens=tokens,
             publisher=publisher,
         )
-        sweeper = asyncio.create_task(sweep_forever(ledger))
+        upkeep = [
+            asyncio.create_task(every(TRUST_REFRESH_SECONDS, tokens.refresh)),
+            asyncio.create_task(every(SWEEP_INTERVAL_SECONDS, partial(cancel_abandoned_batches, ledger))),
+        ]
         try:
             yield
         finally:
-            sweeper.cancel()
+            for task in upkeep:
+                task.cancel()
             await publisher.close()
             engine.dispose()
 

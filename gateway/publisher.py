@@ -52,12 +52,13 @@ class JobPublisher:
         for queue_name in queue_names():
             await self._run(self._ready_messages, queue_name)
 
-    async def ready_messages(self, queue_name: str) -> int:
-        """Messages waiting in ``queue_name``, read at most once per
-        ``DEPTH_CACHE_SECONDS`` so that backpressure checks stay cheap."""
+    async def ready_messages(self, queue_name: str, max_age: float | None = None) -> int:
+        """Messages waiting in ``queue_name``; a reading up to ``max_age`` seconds old
+        (default ``DEPTH_CACHE_SECONDS``) is reused so that backpressure checks stay cheap."""
+        max_age = DEPTH_CACHE_SECONDS if max_age is None else max_age
         now = time.monotonic()
         cached = self._depths.get(queue_name)
-        if cached is not None and now - cached[0] < DEPTH_CACHE_SECONDS:
+        if cached is not None and now - cached[0] < max_age:
             return cached[1]
         depth = await self._run(self._ready_messages, queue_name)
         self._depths[queue_name] = (now, depth)

@@ -18,6 +18,22 @@ class ClientRecord:
     secret_hash: str
     created_at: datetime
     disabled_at: datetime | None
+    tokens_revoked_before: datetime | None
+
+
+@dataclass(frozen=True)
+class SigningKeyRecord:
+    kid: str
+    created_at: datetime
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Revocations:
+    """What the ledger says no token may be used for any more."""
+
+    token_ids: frozenset[str]
+    clients_revoked_before: dict[str, datetime]
 
 
 @dataclass(frozen=True)

@@ -10,31 +10,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from conveyor.ledger.database import read_transaction, write_transaction
-from conveyor.ledger.records import BatchRecord, ClientRecord, JobRecord, NewJob
-from conveyor.ledger.schema import OPEN_JOB_STATES, BatchStatus, JobState, batches, clients, jobs
+from conveyor.ledger.access import AccessLedger, now
+from conveyor.ledger.records import BatchRecord, JobRecord, NewJob
+from conveyor.ledger.schema import OPEN_JOB_STATES, BatchStatus, JobState, batches, jobs
 
 _FINISHED_COUNTER = {
     JobState.SUCCEEDED: batches.c.succeeded_jobs,
     JobState.FAILED: batches.c.failed_jobs,
     JobState.CANCELLED: batches.c.cancelled_jobs,
 }
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _client(row: Row) -> ClientRecord:
-    values = row._asdict()
-    values["scopes"] = tuple(values["scopes"].split())
-    return ClientRecord(**values)
 
 
 def _batch(row: Row) -> BatchRecord:
@@ -64,7 +55,9 @@ def final_status(total: int, succeeded: int, failed: int, cancelled: int) -> Bat
     return BatchStatus.PARTIALLY_COMPLETED
 
 
-class Ledger:
+class Ledger(AccessLedger):
+    """Batches and jobs (this module) plus clients, keys and revocations (:mod:`.access`)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -72,26 +65,6 @@ class Ledger:
         """Raise if the database cannot answer a query."""
         with read_transaction(self.engine) as connection:
             connection.execute(text("SELECT 1"))
-
-    # Clients
-
-    def create_client(self, name: str, tier: str, scopes: Sequence[str], secret_hash: str) -> ClientRecord:
-        statement = insert(clients).returning(*clients.c)
-        values = {
-            "id": f"cl_{uuid.uuid4().hex}",
-            "name": name,
-            "tier": tier,
-            "scopes": " ".join(scopes),
-            "secret_hash": secret_hash,
-            "created_at": _now(),
-        }
-        with write_transaction(self.engine) as connection:
-            return _client(connection.execute(statement, values).one())
-
-    def get_client(self, client_id: str) -> ClientRecord | None:
-        with read_transaction(self.engine) as connection:
-            row = connection.execute(select(clients).where(clients.c.id == client_id)).first()
-        return _client(row) if row else None
 
     # Batches
 
@@ -107,7 +80,7 @@ class Ledger:
 
         Raises :class:`DuplicateIdempotencyKey` if the client already used ``idempotency_key``.
         """
-        now = _now()
+        moment = now()
         batch_id = str(uuid.uuid4())
         batch_values = {
             "id": batch_id,
@@ -118,7 +91,7 @@ class Ledger:
             "succeeded_jobs": 0,
             "failed_jobs": 0,
             "cancelled_jobs": 0,
-            "created_at": now,
+            "created_at": moment,
             "idempotency_key": idempotency_key,
             "request_fingerprint": request_fingerprint,
         }
@@ -135,7 +108,7 @@ class Ledger:
                 "attempts": 0,
                 "result": None,
                 "error": None,
-                "created_at": now,
+                "created_at": moment,
                 "started_at": None,
                 "finished_at": None,
             }
@@ -189,7 +162,7 @@ class Ledger:
             connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id, batches.c.published_at.is_(None))
-                .values(published_at=_now())
+                .values(published_at=now())
             )
 
     def abandoned_batch_ids(self, created_before: datetime) -> list[str]:
@@ -213,19 +186,19 @@ class Ledger:
         steps); the batch settles as CANCELLED when the last one ends.  A batch
         that has already ended is returned unchanged.
         """
-        now = _now()
+        moment = now()
         with write_transaction(self.engine) as connection:
             requested = connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id, batches.c.finished_at.is_(None))
-                .values(cancel_requested_at=func.coalesce(batches.c.cancel_requested_at, now), status_reason=reason)
+                .values(cancel_requested_at=func.coalesce(batches.c.cancel_requested_at, moment), status_reason=reason)
             ).rowcount
             if not requested:
                 return _batch(connection.execute(select(batches).where(batches.c.id == batch_id)).one())
             cancelled = connection.execute(
                 update(jobs)
                 .where(jobs.c.batch_id == batch_id, jobs.c.state == JobState.PENDING)
-                .values(state=JobState.CANCELLED, error=reason, finished_at=now)
+                .values(state=JobState.CANCELLED, error=reason, finished_at=moment)
             ).rowcount
             return self._count_finished(connection, batch_id, JobState.CANCELLED, cancelled)
 
@@ -297,12 +270,12 @@ class Ledger:
 
     def start_job(self, job_id: str) -> JobRecord | None:
         """Mark a job RUNNING and count the attempt; ``None`` if it already ended or is unknown."""
-        now = _now()
+        moment = now()
         with write_transaction(self.engine) as connection:
             row = connection.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.state.in_(OPEN_JOB_STATES))
-                .values(state=JobState.RUNNING, attempts=jobs.c.attempts + 1, started_at=now)
+                .values(state=JobState.RUNNING, attempts=jobs.c.attempts + 1, started_at=moment)
                 .returning(*jobs.c)
             ).first()
             if row is None:
@@ -310,7 +283,7 @@ class Ledger:
             connection.execute(
                 update(batches)
                 .where(batches.c.id == row.batch_id, batches.c.status == BatchStatus.PENDING)
-                .values(status=BatchStatus.PROCESSING, started_at=now)
+                .values(status=BatchStatus.PROCESSING, started_at=moment)
             )
         return _job(row)
 
@@ -335,7 +308,7 @@ class Ledger:
             batch_id = connection.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.state.in_(OPEN_JOB_STATES))
-                .values(state=state, result=result, error=error, finished_at=_now())
+                .values(state=state, result=result, error=error, finished_at=now())
                 .returning(jobs.c.batch_id)
             ).scalar()
             if batch_id is None:
@@ -359,7 +332,7 @@ class Ledger:
         row = connection.execute(
             update(batches)
             .where(batches.c.id == batch_id, batches.c.finished_at.is_(None))
-            .values(status=status, finished_at=_now())
+            .values(status=status, finished_at=now())
             .returning(*batches.c)
         ).one()
         return _batch(row)

@@ -71,6 +71,25 @@ clients = Table(
     Column("secret_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled_at", UtcDateTime()),
+    Column("tokens_revoked_before", UtcDateTime()),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("retired_at", UtcDateTime()),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_revoked_tokens_expires", "expires_at"),
 )
 
 batches = Table(

