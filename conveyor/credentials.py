@@ -33,6 +33,12 @@ class IssuedCredential:
     secret: str
 
 
+def new_secret_hash() -> tuple[str, str]:
+    """A fresh client secret and its argon2 hash."""
+    secret = secrets.token_urlsafe(32)
+    return secret, _hashing.hash(secret)
+
+
 def register_client(ledger: Ledger, tiers: Tiers, name: str, tier: str, scopes: Sequence[str] = DEFAULT_SCOPES) -> IssuedCredential:
     tiers[tier]  # raises TierError naming the known tiers
     unknown = set(scopes) - KNOWN_SCOPES
@@ -40,8 +46,8 @@ def register_client(ledger: Ledger, tiers: Tiers, name: str, tier: str, scopes: 
         raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))} (known: {', '.join(sorted(KNOWN_SCOPES))})")
     if not name.strip():
         raise ValueError("client name must not be empty")
-    secret = secrets.token_urlsafe(32)
-    client = ledger.create_client(name=name.strip(), tier=tier, scopes=scopes, secret_hash=_hashing.hash(secret))
+    secret, secret_hash = new_secret_hash()
+    client = ledger.create_client(name=name.strip(), tier=tier, scopes=scopes, secret_hash=secret_hash)
     return IssuedCredential(client=client, secret=secret)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from conveyor.credentials import authenticate_client
@@ -59,3 +60,45 @@ def test_tools_refuse_an_unmigrated_ledger(tmp_path: Path, service_environment: 
     issued = run("tokens.py", "issue", "--name", "acme", "--tier", "free", environment=environment)
     assert issued.returncode == 1
     assert "platform/ledger.py migrate" in issued.stderr
+
+
+def test_token_admin_commands(service_environment: dict[str, str], service_settings) -> None:
+    def tool(*arguments: str) -> dict:
+        completed = run("tokens.py", *arguments, "--json", environment=service_environment)
+        assert completed.returncode == 0, completed.stderr
+        return json.loads(completed.stdout)
+
+    issued = tool("issue", "--name", "acme", "--tier", "free")
+    client_id, first_secret = issued["client_id"], issued["client_secret"]
+    listed = tool("list")["clients"]
+    assert [client["client_id"] for client in listed] == [client_id]
+    assert "client_secret" not in listed[0]
+
+    engine = create_ledger_engine(service_settings.database_url)
+    ledger = Ledger(engine)
+    assert tool("set-tier", "--client", client_id, "--tier", "premium")["tier"] == "premium"
+    assert ledger.get_client(client_id).tokens_revoked_before is not None
+
+    rotated = tool("rotate-secret", "--client", client_id)
+    assert rotated["client_secret"] != first_secret
+    assert authenticate_client(ledger, client_id, first_secret) is None
+    assert authenticate_client(ledger, client_id, rotated["client_secret"]) is not None
+
+    assert tool("revoke", "--jti", "abc") == {"revoked": {"jti": "abc"}}
+    assert "abc" in ledger.revocations().token_ids
+    assert tool("revoke", "--client", client_id) == {"revoked": {"client_id": client_id}}
+
+    before = {key.kid for key in ledger.signing_keys(retired_since=datetime.now(UTC))}
+    new_kid = tool("rotate-key")["kid"]
+    assert new_kid not in before
+    assert ledger.signing_keys(retired_since=datetime.now(UTC))[0].kid == new_kid
+
+    assert tool("disable", "--client", client_id)["disabled_at"] is not None
+    assert authenticate_client(ledger, client_id, rotated["client_secret"]) is None
+    engine.dispose()
+
+
+def test_token_admin_reports_unknown_clients(service_environment: dict[str, str], service_settings) -> None:
+    completed = run("tokens.py", "set-tier", "--client", "cl_nobody", "--tier", "free", environment=service_environment)
+    assert completed.returncode == 1
+    assert completed.stderr.strip() == "error: no client cl_nobody"
