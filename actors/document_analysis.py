@@ -18,7 +18,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 import charset_normalizer
-import filetype
+
+from conveyor.content_types import binary_type
 
 CSV_SAMPLE_CHARACTERS = 64 * 1024
 _MARKDOWN = re.compile(r"^(#{1,6} \S|```|\s*[-*+] \S|\s*\d+\. \S)|\[[^\]]+\]\([^)]+\)", re.MULTILINE)
@@ -84,9 +85,9 @@ class DocumentAnalysis:
 
 def decode_text(content: bytes) -> tuple[str, str]:
     """(text, encoding) of content that is text; UnsupportedDocument otherwise."""
-    kind = filetype.guess(content)
-    if kind is not None:
-        raise UnsupportedDocument(f"unsupported content: {kind.mime}")
+    mime = binary_type(content)
+    if mime is not None:
+        raise UnsupportedDocument(f"unsupported content: {mime}")
     if content.startswith(codecs.BOM_UTF8):
         return content[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"
     if b"\x00" not in content:

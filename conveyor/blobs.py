@@ -38,6 +38,7 @@ class BlobWriter:
         self._max_bytes = max_bytes
         self._hash = hashlib.sha256()
         self.size = 0
+        self.created = False
         descriptor, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="upload-")
         self._path = Path(name)
         self._file: BinaryIO = os.fdopen(descriptor, "wb")
@@ -50,14 +51,22 @@ class BlobWriter:
         self._file.write(data)
 
     def commit(self) -> str:
-        """Make the blob durable and visible under its digest; returns the digest."""
+        """Make the blob durable and visible under its digest; returns the digest.
+
+        ``created`` tells whether this write added the blob (False when the
+        same content was already stored; the copy is dropped).
+        """
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
         digest = self._hash.hexdigest()
         destination = self._store.path(digest)
+        if destination.exists():
+            self._path.unlink()
+            return digest
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._path, destination)
+        self.created = True
         return digest
 
     def discard(self) -> None:
@@ -97,3 +106,6 @@ class BlobStore:
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from conveyor.blobs import BlobStore, BlobTooLarge, BlobWriter
+from conveyor.content_types import SNIFF_BYTES, refused_type
 from gateway.errors import ApiError
 
 MAX_FILENAME_LENGTH = 255
@@ -44,9 +45,11 @@ def display_filename(raw: str) -> str:
 class _MultipartReceiver:
     """python-multipart callbacks that route each file part into the blob store."""
 
-    def __init__(self, store: BlobStore, limits: UploadLimits) -> None:
+    def __init__(self, store: BlobStore, limits: UploadLimits, created: list[str]) -> None:
         self._store = store
         self._limits = limits
+        self._created = created
+        self._head = b""
         self._headers: dict[bytes, bytes] = {}
         self._header_field = b""
         self._header_value = b""
@@ -89,9 +92,19 @@ class _MultipartReceiver:
             raise ApiError(413, "too_many_files", f"a batch holds at most {self._limits.max_files} files")
         self._filename = display_filename(options[b"filename"].decode("utf-8", "replace"))
         self._writer = self._store.writer(max_bytes=self._limits.max_file_bytes)
+        self._head = b""
+
+    def _check_type(self) -> None:
+        mime = refused_type(self._head)
+        if mime is not None:
+            raise ApiError(415, "unsupported_file_type", f"{self._filename} is {mime}, which no pipeline reads")
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         assert self._writer is not None
+        if len(self._head) < SNIFF_BYTES:
+            self._head += data[start : min(end, start + SNIFF_BYTES - len(self._head))]
+            if len(self._head) == SNIFF_BYTES:
+                self._check_type()
         try:
             self._writer.write(data[start:end])
         except BlobTooLarge:
@@ -101,8 +114,14 @@ class _MultipartReceiver:
 
     def _on_part_end(self) -> None:
         assert self._writer is not None
+        if self._writer.size == 0:
+            raise ApiError(400, "empty_file", f"{self._filename} is empty")
+        if len(self._head) < SNIFF_BYTES:
+            self._check_type()
         writer, self._writer = self._writer, None
         digest = writer.commit()
+        if writer.created:
+            self._created.append(digest)
         self.files.append(ReceivedFile(filename=self._filename, blob_sha256=digest, size_bytes=writer.size))
 
     def _on_end(self) -> None:
@@ -121,13 +140,16 @@ def _boundary(request: Request) -> bytes:
     return options[b"boundary"]
 
 
-async def receive_files(request: Request, store: BlobStore, limits: UploadLimits) -> list[ReceivedFile]:
+async def receive_files(
+    request: Request, store: BlobStore, limits: UploadLimits, created: list[str]
+) -> list[ReceivedFile]:
     """Stream every file part of ``request`` into ``store``; at least one file is required.
 
-    Blobs committed before a failure stay in the store unreferenced: they are
-    content-addressed and may be shared, so the retention sweep removes them.
+    The digest of every blob this upload added to the store is appended to
+    ``created``, so that the caller can take them back if the upload is
+    refused (see :func:`gateway.endpoints.batches.withdraw_blobs`).
     """
-    receiver = _MultipartReceiver(store, limits)
+    receiver = _MultipartReceiver(store, limits, created)
     try:
         parser = MultipartParser(_boundary(request), receiver.callbacks())
         async for chunk in request.stream():

@@ -255,6 +255,12 @@ class Ledger(AccessLedger):
         with read_transaction(self.engine) as connection:
             return [_job(row) for row in connection.execute(query)]
 
+    def referenced_blobs(self, digests: Sequence[str]) -> set[str]:
+        """Those of ``digests`` that some job refers to."""
+        with read_transaction(self.engine) as connection:
+            rows = connection.execute(select(jobs.c.blob_sha256).where(jobs.c.blob_sha256.in_(list(digests))).distinct())
+            return {row.blob_sha256 for row in rows}
+
     def get_job(self, job_id: str, client_id: str) -> JobRecord | None:
         """The job if it exists and its batch belongs to ``client_id``."""
         query = (

@@ -118,6 +118,19 @@ def _replay(earlier: BatchRecord, fingerprint: str, key: str) -> JSONResponse:
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"], "Idempotent-Replayed": "true"})
 
 
+def withdraw_blobs(gateway: GatewayServices, digests: list[str]) -> None:
+    """Roll back the blobs a refused upload added: those no job refers to are deleted.
+
+    Known limit: an identical upload that found the blob already stored and has
+    not yet committed its rows can lose it; both uploads must race within
+    milliseconds and one of them must be refused.
+    """
+    if not digests:
+        return
+    for digest in set(digests) - gateway.ledger.referenced_blobs(digests):
+        gateway.blobs.delete(digest)
+
+
 async def create_batch(request: Request) -> JSONResponse:
     principal = authenticate(request, WRITE_SCOPE)
     gateway = services(request)
@@ -128,22 +141,28 @@ async def create_batch(request: Request) -> JSONResponse:
     route = PIPELINES[DEFAULT_PIPELINE]
     open_jobs = 0 if earlier else await _admit(gateway, principal.client_id, tier, route.queue_name)
     limits = UploadLimits(max_files=tier.max_files_per_batch, max_file_bytes=tier.max_file_bytes)
-    files = await receive_files(request, gateway.blobs, limits)
-    fingerprint = _fingerprint(files)
-    if earlier:
-        return _replay(earlier, fingerprint, key)
-    if open_jobs + len(files) > tier.max_pending_jobs:
-        raise _quota_exceeded(open_jobs, len(files), tier)
-    new_jobs = [
-        NewJob(pipeline=DEFAULT_PIPELINE, filename=f.filename, blob_sha256=f.blob_sha256, size_bytes=f.size_bytes)
-        for f in files
-    ]
+    created: list[str] = []
     try:
-        batch, jobs = await run_in_threadpool(
-            ledger.create_batch, principal.client_id, tier.priority, new_jobs, key, fingerprint
-        )
-    except DuplicateIdempotencyKey:  # a concurrent request with the same key won the race
-        return _replay(await run_in_threadpool(ledger.find_by_idempotency_key, principal.client_id, key), fingerprint, key)
+        files = await receive_files(request, gateway.blobs, limits, created)
+        fingerprint = _fingerprint(files)
+        if earlier:
+            return _replay(earlier, fingerprint, key)
+        if open_jobs + len(files) > tier.max_pending_jobs:
+            raise _quota_exceeded(open_jobs, len(files), tier)
+        new_jobs = [
+            NewJob(pipeline=DEFAULT_PIPELINE, filename=f.filename, blob_sha256=f.blob_sha256, size_bytes=f.size_bytes)
+            for f in files
+        ]
+        try:
+            batch, jobs = await run_in_threadpool(
+                ledger.create_batch, principal.client_id, tier.priority, new_jobs, key, fingerprint
+            )
+        except DuplicateIdempotencyKey:  # a concurrent request with the same key won the race
+            earlier = await run_in_threadpool(ledger.find_by_idempotency_key, principal.client_id, key)
+            return _replay(earlier, fingerprint, key)
+    except BaseException:
+        await run_in_threadpool(withdraw_blobs, gateway, created)
+        raise
     try:
         await _publish(gateway, jobs, batch.priority)
     except BrokerUnavailable as error:

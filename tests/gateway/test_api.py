@@ -295,3 +295,48 @@ def test_a_full_queue_refuses_uploads_with_503_and_stores_nothing(
     assert refused.headers["retry-after"] == "30"
     assert _batch_count(service_settings) == 1
     assert sorted(p for p in service_settings.blob_dir.rglob("*") if p.is_file()) == blobs_before
+
+
+def _stored_blobs(settings: Settings) -> set[str]:
+    return {p.name for p in settings.blob_dir.rglob("*") if p.is_file() and p.parent.name != "tmp"}
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(300)
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "error", "named"),
+    [
+        ({"good.txt": b"fine", "empty.txt": b""}, 400, "empty_file", "empty.txt"),
+        ({"good.txt": b"fine", "photo.txt": PNG}, 415, "unsupported_file_type", "photo.txt is image/png"),
+        ({"good.txt": b"fine", "tiny.gif": b"GIF89a" + bytes(10)}, 415, "unsupported_file_type", "image/gif"),
+    ],
+)
+def test_refused_files_roll_back_the_whole_upload(
+    api: TestClient, make_client, service_settings: Settings, files: dict, status: int, error: str, named: str
+) -> None:
+    response = upload(api, token_for(api, make_client()), files)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert named in response.json()["detail"]
+    assert _batch_count(service_settings) == 0
+    assert _stored_blobs(service_settings) == set()
+
+
+def test_a_refused_upload_never_removes_a_blob_an_accepted_batch_uses(
+    api: TestClient, make_client, service_settings: Settings
+) -> None:
+    token = token_for(api, make_client())
+    accepted = upload(api, token, {"shared.txt": b"shared content"})
+    assert accepted.status_code == 202
+    blobs = _stored_blobs(service_settings)
+    refused = upload(api, token, {"shared.txt": b"shared content", "new.txt": b"brand new", "empty.txt": b""})
+    assert refused.status_code == 400
+    assert _stored_blobs(service_settings) == blobs
+
+
+def test_multipart_without_boundary_is_a_clean_error(api: TestClient, make_client) -> None:
+    headers = {"Authorization": f"Bearer {token_for(api, make_client())}", "Content-Type": "multipart/form-data"}
+    response = api.post("/api/v1/batches", headers=headers, content=b"--x\r\n")
+    assert response.status_code == 415
+    assert "boundary" in response.json()["detail"]
