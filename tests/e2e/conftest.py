@@ -82,19 +82,34 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway(
+def start_gateway(
     service_environment: dict[str, str], service_settings: Settings, tmp_path: Path, free_port: Callable[[], int]
-) -> Iterator[Gateway]:
-    port = free_port()
-    process = start_process(
-        "gateway", gateway_command("127.0.0.1", port), service_environment, tmp_path / "gateway.log", tmp_path
-    )
-    try:
+) -> Iterator[Callable[..., Gateway]]:
+    """Starts gateway replicas (``start_gateway(CONVEYOR_X=...)`` overrides settings); stops them at the end."""
+    started: list[ManagedProcess] = []
+
+    def start(**overrides: str) -> Gateway:
+        port = free_port()
+        process = start_process(
+            "gateway",
+            gateway_command("127.0.0.1", port),
+            {**service_environment, **overrides},
+            tmp_path / f"gateway-{len(started)}.log",
+            tmp_path,
+        )
+        started.append(process)
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(url, process)
-        yield Gateway(url=url, process=process)
-    finally:
+        return Gateway(url=url, process=process)
+
+    yield start
+    for process in started:
         process.stop()
+
+
+@pytest.fixture
+def gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
+    return start_gateway()
 
 
 @pytest.fixture
