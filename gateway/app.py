@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 from slowapi.errors import RateLimitExceeded
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from conveyor.blobs import BlobStore
@@ -24,6 +26,7 @@ from gateway.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
 from gateway.background import every
 from gateway.endpoints import admin, batches, health, results, tokens
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.openapi import openapi
 from gateway.publisher import JobPublisher
 from gateway.rate_limits import RateLimits, RouteClass, handle_rate_limit_exceeded
 from gateway.services import GatewayServices
@@ -32,6 +35,7 @@ from gateway.services import GatewayServices
 ROUTE_TABLE = [
     ("/api/v1/health", "GET", health.health, RouteClass.PROBES),
     ("/api/v1/ready", "GET", health.ready, RouteClass.PROBES),
+    ("/api/v1/openapi.json", "GET", openapi, RouteClass.PROBES),
     ("/api/v1/auth/token", "POST", tokens.issue_token, RouteClass.AUTH),
     ("/api/v1/batches", "POST", batches.create_batch, RouteClass.UPLOADS),
     ("/api/v1/batches", "GET", batches.list_batches, RouteClass.READS),
@@ -48,11 +52,21 @@ ROUTE_TABLE = [
 ]
 
 
+def _by_method(handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Callable[[Request], Awaitable[Response]]:
+    """One endpoint for a path, so that a 405 lists every method the path supports."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
+
+
 def build_routes(limits: RateLimits) -> list[Route]:
-    return [
-        Route(path, limits.limit(route_class, endpoint), methods=[method])
-        for path, method, endpoint, route_class in ROUTE_TABLE
-    ]
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for path, method, endpoint, route_class in ROUTE_TABLE:
+        by_path.setdefault(path, {})[method] = limits.limit(route_class, endpoint)
+    return [Route(path, _by_method(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

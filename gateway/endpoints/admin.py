@@ -59,6 +59,9 @@ async def revoke_tokens(request: Request) -> JSONResponse:
     body = await _json_body(request)
     gateway = services(request)
     jti, client_id = body.get("jti"), body.get("client_id")
+    unknown = sorted(set(body) - {"jti", "client_id"})
+    if unknown:
+        raise ApiError(422, "invalid_body", f"unknown fields: {', '.join(unknown)}")
     if isinstance(jti, str) and jti and client_id is None:
         # A token lives at most token_ttl_seconds, so its deny-list entry need not live longer.
         expires_at = datetime.now(UTC) + timedelta(seconds=gateway.settings.token_ttl_seconds)
