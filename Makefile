@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: up down test test-fast host venv
+.PHONY: up down test test-fast bench host venv
 
 up: host venv
 	$(PY) platform/stack.py up --host $(HOST) --port $(PORT)
@@ -19,6 +19,10 @@ test: host venv
 
 test-fast: host venv
 	$(PY) -m pytest -m "not e2e"
+
+bench: host venv
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+	$(PY) benchmarks/gateway.py
 
 host:
 	bash platform/setup-host.sh

@@ -29,6 +29,7 @@ from conveyor.settings import Settings
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "iss", "aud", "sub")
 TRUST_REFRESH_SECONDS = 1.0
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
@@ -68,6 +69,7 @@ class TokenCodec:
         self._ttl = settings.token_ttl_seconds
         self._ledger = ledger
         self._trust: _TrustSnapshot | None = None
+        self._verified: dict[str, tuple[Principal, str, float]] = {}
 
     def _key(self, kid: str) -> str:
         return hmac.new(self._master, f"conveyor-jwt:{kid}".encode(), hashlib.sha256).hexdigest()
@@ -108,7 +110,30 @@ class TokenCodec:
         return IssuedToken(token=token, expires_in=self._ttl, scopes=client.scopes)
 
     def verify(self, token: str) -> Principal:
+        """The principal of a valid token; :class:`InvalidToken` otherwise.
+
+        A token's signature and claims are checked once and the result kept
+        (clients reuse a token for many requests); expiry, the signing key and
+        revocations are checked on every call.
+        """
         trust = self._snapshot
+        verified = self._verified.get(token)
+        if verified is None:
+            verified = self._verify_signature_and_claims(token, trust)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = verified
+        principal, kid, issued_at = verified
+        if principal.expires_at.timestamp() <= time.time():
+            raise InvalidToken("token has expired")
+        if kid not in trust.keys:
+            raise InvalidToken("token is invalid: unknown or retired signing key")
+        cut_off = trust.revocations.clients_revoked_before.get(principal.client_id)
+        if principal.token_id in trust.revocations.token_ids or (cut_off and issued_at < cut_off.timestamp()):
+            raise InvalidToken("token has been revoked")
+        return principal
+
+    def _verify_signature_and_claims(self, token: str, trust: _TrustSnapshot) -> tuple[Principal, str, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except JWTError as error:
@@ -132,13 +157,11 @@ class TokenCodec:
         tier, scopes = claims.get("tier"), claims.get("scopes")
         if not isinstance(tier, str) or not isinstance(scopes, list):
             raise InvalidToken("token is invalid: missing tier or scopes")
-        cut_off = trust.revocations.clients_revoked_before.get(claims["sub"])
-        if claims["jti"] in trust.revocations.token_ids or (cut_off and claims["iat"] < cut_off.timestamp()):
-            raise InvalidToken("token has been revoked")
-        return Principal(
+        principal = Principal(
             client_id=claims["sub"],
             tier=tier,
             scopes=frozenset(scopes),
             token_id=claims["jti"],
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
+        return principal, kid, float(claims["iat"])

@@ -79,9 +79,15 @@ class RateLimits:
     def client_key(self, request: Request) -> str:
         """``<tier>:<client id>`` for a verifiable bearer token, else ``ip:<address>``.
 
-        The verified principal is kept on the request so the endpoint does not
-        verify the token a second time.
+        The key and the verified principal are kept on the request: slowapi asks
+        for the key more than once, and the endpoint needs the principal.
         """
+        key = getattr(request.state, "rate_limit_key", None)
+        if key is None:
+            key = request.state.rate_limit_key = self._key(request)
+        return key
+
+    def _key(self, request: Request) -> str:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             try:
