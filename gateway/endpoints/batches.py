@@ -76,7 +76,7 @@ async def _admit(gateway: GatewayServices, client_id: str, tier: Tier, queue_nam
             f"the {queue_name} queue holds {backlog} waiting jobs (cap {gateway.settings.max_ready_messages}); retry later",
             headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)},
         )
-    open_jobs = await run_in_threadpool(gateway.ledger.open_jobs, client_id)
+    open_jobs = await gateway.read_ledger(gateway.ledger.open_jobs, client_id)
     if open_jobs >= tier.max_pending_jobs:
         raise _quota_exceeded(open_jobs, 0, tier)
     return open_jobs
@@ -137,7 +137,7 @@ async def create_batch(request: Request) -> JSONResponse:
     tier = _tier(gateway, principal)
     key = _idempotency_key(request)
     ledger = gateway.ledger
-    earlier = key and await run_in_threadpool(ledger.find_by_idempotency_key, principal.client_id, key)
+    earlier = key and await gateway.read_ledger(ledger.find_by_idempotency_key, principal.client_id, key)
     route = PIPELINES[DEFAULT_PIPELINE]
     open_jobs = 0 if earlier else await _admit(gateway, principal.client_id, tier, route.queue_name)
     limits = UploadLimits(max_files=tier.max_files_per_batch, max_file_bytes=tier.max_file_bytes)
@@ -197,7 +197,8 @@ async def list_batches(request: Request) -> JSONResponse:
             before = (datetime.fromisoformat(cursor[0]), str(cursor[1]))
         except (IndexError, TypeError, ValueError):
             raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it") from None
-    found = await run_in_threadpool(services(request).ledger.list_batches, principal.client_id, status, limit + 1, before)
+    gateway = services(request)
+    found = await gateway.read_ledger(gateway.ledger.list_batches, principal.client_id, status, limit + 1, before)
     page = found[:limit]
     next_cursor = encode_cursor([page[-1].created_at.isoformat(), page[-1].id]) if len(found) > limit else None
     return JSONResponse({"batches": [batch_view(batch) for batch in page], "next_cursor": next_cursor})
@@ -207,7 +208,8 @@ async def owned_batch(request: Request, scope: str) -> BatchRecord:
     """The batch named in the path, if the caller owns it; 404 otherwise (whoever owns it)."""
     principal = authenticate(request, scope)
     batch_id = request.path_params["batch_id"]
-    batch = await run_in_threadpool(services(request).ledger.get_batch, batch_id, principal.client_id)
+    gateway = services(request)
+    batch = await gateway.read_ledger(gateway.ledger.get_batch, batch_id, principal.client_id)
     if batch is None:
         raise ApiError(404, "not_found", f"no batch {batch_id}")
     return batch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
@@ -24,7 +23,8 @@ async def get_results(request: Request) -> JSONResponse:
     if cursor is not None and not (len(cursor) == 1 and isinstance(cursor[0], int)):
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")
     after = cursor[0] if cursor else -1
-    found = await run_in_threadpool(services(request).ledger.list_jobs, batch.id, after, limit + 1)
+    gateway = services(request)
+    found = await gateway.read_ledger(gateway.ledger.list_jobs, batch.id, after, limit + 1)
     page = found[:limit]
     next_cursor = encode_cursor([page[-1].position]) if len(found) > limit else None
     return JSONResponse({"batch": batch_view(batch), "jobs": [job_view(job) for job in page], "next_cursor": next_cursor})
@@ -36,7 +36,8 @@ async def get_report(request: Request) -> Response:
     if report_format not in REPORT_FORMATS:
         raise ApiError(400, "invalid_parameter", f"format must be one of {', '.join(REPORT_FORMATS)}")
     batch = await owned_batch(request, READ_SCOPE)
-    rows = report_rows(await run_in_threadpool(services(request).ledger.list_jobs, batch.id))
+    gateway = services(request)
+    rows = report_rows(await gateway.read_ledger(gateway.ledger.list_jobs, batch.id))
     batch_summary = summary(batch)
     if report_format == "csv":
         return PlainTextResponse(
@@ -52,7 +53,8 @@ async def get_report(request: Request) -> Response:
 async def get_job(request: Request) -> JSONResponse:
     principal = authenticate(request, READ_SCOPE)
     job_id = request.path_params["job_id"]
-    job = await run_in_threadpool(services(request).ledger.get_job, job_id, principal.client_id)
+    gateway = services(request)
+    job = await gateway.read_ledger(gateway.ledger.get_job, job_id, principal.client_id)
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
     return JSONResponse(job_view(job))
