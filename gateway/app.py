@@ -28,7 +28,7 @@ from gateway.endpoints import admin, batches, health, results, tokens
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.openapi import openapi
 from gateway.publisher import JobPublisher
-from gateway.rate_limits import RateLimits, RouteClass, handle_rate_limit_exceeded
+from gateway.rate_limits import RateLimits, RouteClass, handle_rate_limit_exceeded, whole_second_reset
 from gateway.services import GatewayServices
 
 # (path, method, endpoint, route class): every route is rate limited by its class.
@@ -57,7 +57,7 @@ def _by_method(handlers: dict[str, Callable[[Request], Awaitable[Response]]]) ->
 
     async def endpoint(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
-        return await handlers[method](request)
+        return whole_second_reset(await handlers[method](request))
 
     return endpoint
 

@@ -13,6 +13,7 @@ is a configured proxy.  Counters live in ``CONVEYOR_RATE_LIMIT_STORAGE``
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
@@ -117,7 +118,15 @@ class RateLimits:
         return self.limiter.shared_limit(self._rate(route_class), scope=route_class.value, cost=cost)(endpoint)
 
 
+def whole_second_reset(response: Response) -> Response:
+    """slowapi writes X-RateLimit-Reset as a float; clients expect whole epoch seconds."""
+    reset = response.headers.get("x-ratelimit-reset")
+    if reset is not None:
+        response.headers["x-ratelimit-reset"] = str(math.ceil(float(reset)))
+    return response
+
+
 async def handle_rate_limit_exceeded(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RateLimitExceeded)
     response = error_response(429, "rate_limited", f"rate limit exceeded: {exc.detail}; see Retry-After")
-    return request.app.state.limiter._inject_headers(response, request.state.view_rate_limit)
+    return whole_second_reset(request.app.state.limiter._inject_headers(response, request.state.view_rate_limit))
