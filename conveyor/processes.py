@@ -71,11 +71,6 @@ class ManagedProcess:
             _signal_group(self.pid, signal.SIGKILL)
         _reap(self.pid)
 
-    def kill(self) -> None:
-        """SIGKILL the whole group at once: a crash, as tests need it."""
-        _signal_group(self.pid, signal.SIGKILL)
-        _reap(self.pid)
-
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 from jose import jwt
@@ -12,15 +11,9 @@ from conveyor.credentials import register_client
 from conveyor.ledger import Ledger, create_ledger_engine
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
-from gateway.app import ROUTE_TABLE, create_app
+from gateway.app import ROUTE_TABLE
 
 ADMIN_ROUTES = [(path, method) for path, method, _, _ in ROUTE_TABLE if path.startswith("/api/v1/admin/")]
-
-
-@pytest.fixture
-def api(service_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(service_settings)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Iterator
 
 import pika
 import pytest
@@ -16,12 +14,6 @@ from conveyor.credentials import IssuedCredential
 from conveyor.ledger import BatchStatus, JobState, create_ledger_engine
 from conveyor.settings import Settings
 from gateway.app import create_app
-
-
-@pytest.fixture
-def api(service_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(service_settings)) as client:
-        yield client
 
 
 def token_for(api: TestClient, credential: IssuedCredential) -> str:

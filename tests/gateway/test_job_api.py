@@ -1,34 +1,19 @@
 """The job API beyond upload: listing, paging, single jobs, reports, cancel,
-retry and idempotent uploads, in process on a real RabbitMQ vhost and ledger
-(no worker runs here: job outcomes are recorded through the ledger as a worker
+retry and idempotent uploads, in process on a real RabbitMQ vhost and service_ledger
+(no worker runs here: job outcomes are recorded through the service_ledger as a worker
 would record them)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 
 import pika
 import pytest
 from starlette.testclient import TestClient
 
-from conveyor.ledger import Ledger, create_ledger_engine
+from conveyor.ledger import Ledger
 from conveyor.settings import Settings
-from gateway.app import create_app
-
-
-@pytest.fixture
-def api(service_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(service_settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def ledger(service_settings: Settings) -> Iterator[Ledger]:
-    engine = create_ledger_engine(service_settings.database_url)
-    yield Ledger(engine)
-    engine.dispose()
 
 
 @pytest.fixture
@@ -53,21 +38,21 @@ def queue_depth(settings: Settings) -> int:
         connection.close()
 
 
-def settle(ledger: Ledger, batch_id: str, outcomes: list[str]) -> None:
+def settle(service_ledger: Ledger, batch_id: str, outcomes: list[str]) -> None:
     """Record outcomes for the batch's jobs, in order, as a worker would."""
-    for job, outcome in zip(ledger.list_jobs(batch_id), outcomes):
-        ledger.start_job(job.id)
+    for job, outcome in zip(service_ledger.list_jobs(batch_id), outcomes):
+        service_ledger.start_job(job.id)
         if outcome == "ok":
-            ledger.succeed_job(job.id, {"kind": "text", "word_count": 3, "line_count": 1, "chunks": [{}]})
+            service_ledger.succeed_job(job.id, {"kind": "text", "word_count": 3, "line_count": 1, "chunks": [{}]})
         else:
-            ledger.fail_job(job.id, "unsupported content: image/png")
+            service_ledger.fail_job(job.id, "unsupported content: image/png")
 
 
-def test_listing_is_newest_first_paged_and_filtered(api: TestClient, bearer, ledger: Ledger) -> None:
+def test_listing_is_newest_first_paged_and_filtered(api: TestClient, bearer, service_ledger: Ledger) -> None:
     mine, theirs = bearer(), bearer()
     created = [upload(api, mine, [f"{i}.txt"]).json()["id"] for i in range(5)]
     upload(api, theirs, ["other.txt"])
-    settle(ledger, created[1], ["ok"])
+    settle(service_ledger, created[1], ["ok"])
 
     seen, cursor = [], None
     while True:
@@ -128,10 +113,10 @@ def test_a_job_is_readable_by_its_owner_only(api: TestClient, bearer) -> None:
     assert api.get("/api/v1/jobs/no-such-job", headers=owner).json()["error"] == "not_found"
 
 
-def test_report_in_every_format(api: TestClient, bearer, ledger: Ledger) -> None:
+def test_report_in_every_format(api: TestClient, bearer, service_ledger: Ledger) -> None:
     headers = bearer()
     batch = upload(api, headers, ["good.txt", "bad<script>.txt"]).json()
-    settle(ledger, batch["id"], ["ok", "fail"])
+    settle(service_ledger, batch["id"], ["ok", "fail"])
     report = batch["links"]["report"]
 
     as_json = api.get(report, headers=headers).json()
@@ -176,10 +161,10 @@ def test_cancel_stops_pending_jobs_and_is_final(api: TestClient, bearer) -> None
     assert (retry.status_code, retry.json()["error"]) == (409, "batch_cancelled")
 
 
-def test_retry_requeues_only_failed_jobs(api: TestClient, bearer, ledger: Ledger, service_settings: Settings) -> None:
+def test_retry_requeues_only_failed_jobs(api: TestClient, bearer, service_ledger: Ledger, service_settings: Settings) -> None:
     headers = bearer()
     batch = upload(api, headers, ["good.txt", "bad-1.txt", "bad-2.txt"]).json()
-    settle(ledger, batch["id"], ["ok", "fail", "fail"])
+    settle(service_ledger, batch["id"], ["ok", "fail", "fail"])
     depth_before = queue_depth(service_settings)
 
     retried = api.post(f"{batch['links']['self']}/retry", headers=headers)
