@@ -17,8 +17,9 @@ def create_ledger_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
 
     On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so that two
-    processes never both read and then fail to upgrade to a write lock; read
-    transactions use a plain ``BEGIN`` and see one WAL snapshot.
+    processes never both read and then fail to upgrade to a write lock; reads
+    run without a transaction (each statement sees its own WAL snapshot),
+    which spares a BEGIN and a COMMIT on the hottest path of the API.
     """
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
@@ -42,8 +43,8 @@ def create_ledger_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if connection.get_execution_options().get(_WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -58,7 +59,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction on one consistent snapshot."""
+    """A read-only transaction (on SQLite: statements in autocommit, each on its own snapshot)."""
     with engine.connect() as connection:
         with connection.begin():
             yield connection

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from conveyor.ledger.database import read_transaction, write_transaction
@@ -38,6 +38,17 @@ def _job(row: Row) -> JobRecord:
     values = row._asdict()
     values["state"] = JobState(values["state"])
     return JobRecord(**values)
+
+
+# Hot reads, built once: building a statement per call costs more than running it.
+_BATCH_OF_CLIENT = select(batches).where(
+    batches.c.id == bindparam("batch_id"), batches.c.client_id == bindparam("client_id")
+)
+_JOB_OF_CLIENT = (
+    select(jobs)
+    .join(batches, batches.c.id == jobs.c.batch_id)
+    .where(jobs.c.id == bindparam("job_id"), batches.c.client_id == bindparam("client_id"))
+)
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -239,9 +250,7 @@ class Ledger(AccessLedger):
     def get_batch(self, batch_id: str, client_id: str) -> BatchRecord | None:
         """The batch if it exists and belongs to ``client_id``."""
         with read_transaction(self.engine) as connection:
-            row = connection.execute(
-                select(batches).where(batches.c.id == batch_id, batches.c.client_id == client_id)
-            ).first()
+            row = connection.execute(_BATCH_OF_CLIENT, {"batch_id": batch_id, "client_id": client_id}).first()
         return _batch(row) if row else None
 
     def list_jobs(self, batch_id: str, after_position: int = -1, limit: int | None = None) -> list[JobRecord]:
@@ -263,13 +272,8 @@ class Ledger(AccessLedger):
 
     def get_job(self, job_id: str, client_id: str) -> JobRecord | None:
         """The job if it exists and its batch belongs to ``client_id``."""
-        query = (
-            select(jobs)
-            .join(batches, batches.c.id == jobs.c.batch_id)
-            .where(jobs.c.id == job_id, batches.c.client_id == client_id)
-        )
         with read_transaction(self.engine) as connection:
-            row = connection.execute(query).first()
+            row = connection.execute(_JOB_OF_CLIENT, {"job_id": job_id, "client_id": client_id}).first()
         return _job(row) if row else None
 
     # Job transitions (workers)
