@@ -13,6 +13,7 @@ is a configured proxy.  Counters live in ``CONVEYOR_RATE_LIMIT_STORAGE``
 from __future__ import annotations
 
 import enum
+import inspect
 import math
 from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -55,6 +56,13 @@ def client_address(request: Request, trusted_proxies: tuple[IPv4Network | IPv6Ne
     return hops[0] if hops else peer
 
 
+def _with_signature(function: Callable) -> Callable:
+    """slowapi inspects its callbacks' parameters on every request; a function
+    carrying its ``__signature__`` answers that several times faster."""
+    function.__signature__ = inspect.signature(function)  # type: ignore[attr-defined]
+    return function
+
+
 def upload_cost(request: Request) -> int:
     """1 unit per upload, plus 1 per full 10 MiB of declared body."""
     try:
@@ -70,7 +78,7 @@ class RateLimits:
         self._tiers = tiers
         self._tokens = tokens
         self.limiter = Limiter(
-            key_func=self.client_key,
+            key_func=_with_signature(lambda request: self.client_key(request)),
             storage_uri=settings.rate_limit_storage,
             key_prefix=settings.rate_limit_prefix,
             headers_enabled=True,
@@ -110,7 +118,7 @@ class RateLimits:
             tier = self._tiers[kind]
             return tier.upload_rate if route_class is RouteClass.UPLOADS else tier.read_rate
 
-        return rate_for
+        return _with_signature(rate_for)
 
     def limit(self, route_class: RouteClass, endpoint: Callable) -> Callable:
         """``endpoint`` wrapped with its class's shared limit."""
