@@ -76,6 +76,30 @@ def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
 
+def _http_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _paths(raw: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in raw.split(",") if part.strip())
+
+
+def _extensions(raw: str) -> tuple[str, ...]:
+    extensions = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    if any(not extension.startswith(".") for extension in extensions):
+        raise ValueError("must be comma-separated extensions starting with a dot, like .txt,.csv")
+    return extensions
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("must be true or false")
+    return lowered in ("true", "1", "yes")
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -124,6 +148,22 @@ class Settings:
     chunk_size: int = _setting(_positive_int, "2000", "Characters per text chunk.")
     chunk_overlap: int = _setting(_non_negative_int, "200", "Characters shared by neighbouring chunks.")
     log_level: str = _setting(_log_level, "INFO", "Log level of every process.")
+    gateway_url: str = _setting(
+        _http_url, "http://127.0.0.1:8000", "Where the watcher and the scheduler submit batches (the API, or nginx)."
+    )
+    watch_directories: tuple[Path, ...] = _setting(
+        _paths, "", "Comma-separated directories the watcher always watches (more through the admin API)."
+    )
+    watch_client_id: str = _setting(str, "", "Client whose batches the directories of CONVEYOR_WATCH_DIRECTORIES submit.")
+    watch_extensions: tuple[str, ...] = _setting(
+        _extensions,
+        ".txt,.md,.csv,.tsv,.json,.html,.xml,.pdf,.docx",
+        "File extensions the watcher submits (default for directories added without a list).",
+    )
+    watch_recursive: bool = _setting(_boolean, "false", "Whether CONVEYOR_WATCH_DIRECTORIES include subdirectories.")
+    watch_settle_seconds: int = _setting(
+        _positive_int, "2", "Seconds a file must stay unchanged before the watcher submits it."
+    )
 
     def __post_init__(self) -> None:
         if self.chunk_overlap >= self.chunk_size:

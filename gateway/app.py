@@ -22,7 +22,7 @@ from conveyor.ledger.migrate import require_current
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 from gateway.abandoned_batches import SWEEP_INTERVAL_SECONDS, cancel_abandoned_batches
-from gateway.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
+from conveyor.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
 from gateway.background import every
 from gateway.endpoints import admin, batches, health, results, tokens
 from gateway.errors import EXCEPTION_HANDLERS

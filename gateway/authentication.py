@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.access_tokens import InvalidToken, Principal
+from conveyor.access_tokens import InvalidToken, Principal
 from gateway.errors import ApiError
 from gateway.services import services
 

@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
-from gateway.access_tokens import InvalidToken, TokenCodec
+from conveyor.access_tokens import InvalidToken, TokenCodec
 from gateway.errors import error_response
 
 UPLOAD_COST_BYTES = 10 * 1024 * 1024

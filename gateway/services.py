@@ -13,7 +13,7 @@ from conveyor.blobs import BlobStore
 from conveyor.ledger import Ledger
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
-from gateway.access_tokens import TokenCodec
+from conveyor.access_tokens import TokenCodec
 from gateway.publisher import JobPublisher
 
 

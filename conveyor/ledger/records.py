@@ -62,6 +62,9 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    output_sha256: str | None = None
+    parts_total: int | None = None
+    parts_done: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class BatchRecord:
     cancel_requested_at: datetime | None
     idempotency_key: str | None
     request_fingerprint: str | None
+    pipeline_options: dict[str, Any] | None = None
+    callback_url: str | None = None
+    webhook_state: str | None = None
 
     @property
     def pending_jobs(self) -> int:

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse
 from conveyor.ledger import BatchRecord, BatchStatus, DuplicateIdempotencyKey, JobRecord, NewJob
 from conveyor.pipelines import DEFAULT_PIPELINE, PIPELINES
 from conveyor.tiers import Tier, TierError
-from gateway.access_tokens import Principal
+from conveyor.access_tokens import Principal
 from gateway.authentication import authenticate
 from gateway.errors import ApiError
 from gateway.paging import decode_cursor, encode_cursor, page_size
