@@ -101,7 +101,7 @@ def decode_text(content: bytes) -> tuple[str, str]:
     return str(match), match.encoding.replace("_", "-")
 
 
-def _parse_csv(text: str) -> tuple[str, list[list[str]]] | None:
+def parse_table(text: str) -> tuple[str, list[list[str]]] | None:
     """(delimiter, rows) if ``text`` is a consistent table of 2+ columns and 2+ rows."""
     try:
         dialect = csv.Sniffer().sniff(text[:CSV_SAMPLE_CHARACTERS], delimiters=",;\t|")
@@ -133,7 +133,7 @@ def _detect(text: str, filename: str) -> tuple[str, Any]:
         json_error = error
     if _HTML_START.match(text) or _HTML_TAG.search(text[:2048]):
         return "html", None
-    table = _parse_csv(text)
+    table = parse_table(text)
     if table is not None:
         return ("tsv" if table[0] == "\t" else "csv"), table
     claimed = _claimed_kind(filename)

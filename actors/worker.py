@@ -3,7 +3,8 @@
 Builds the broker with Dramatiq's default middleware plus the job ledger
 (placed before Retries, see :mod:`actors.ledger_middleware`),
 installs it as Dramatiq's global broker (the CLI consumes from that one) and
-registers every pipeline's actor on it.
+registers every pipeline's actor and the webhook actor on it.  Start workers
+per queue with ``--queues``: ``documents``, ``analysis``, ``maintenance``.
 """
 
 from __future__ import annotations
@@ -16,19 +17,27 @@ from dramatiq.middleware import Retries
 
 from actors.ledger_middleware import JobLedger
 from actors.registry import register_actors
+from actors.webhooks import WebhookSender, register_webhook_actor
 from conveyor.blobs import BlobStore
 from conveyor.broker import create_broker
-from conveyor.ledger import Ledger, create_ledger_engine
+from conveyor.ledger import BatchRecord, Ledger, create_ledger_engine
 from conveyor.ledger.migrate import require_current
+from conveyor.pipelines import webhook_message
 from conveyor.settings import Settings
 
 
 def build_worker_broker(settings: Settings) -> RabbitmqBroker:
     engine = create_ledger_engine(settings.database_url)
     require_current(engine)
+    ledger = Ledger(engine)
     broker = create_broker(settings, confirm_delivery=False)
-    broker.add_middleware(JobLedger(Ledger(engine), BlobStore(settings.blob_dir), settings), before=Retries)
+
+    def send_webhook(batch: BatchRecord) -> None:
+        broker.enqueue(webhook_message(batch.id))
+
+    broker.add_middleware(JobLedger(ledger, BlobStore(settings.blob_dir), settings, send_webhook), before=Retries)
     register_actors(broker)
+    register_webhook_actor(broker, WebhookSender(ledger, settings))
     return broker
 
 

@@ -24,7 +24,7 @@ from conveyor.tiers import Tiers
 from gateway.abandoned_batches import SWEEP_INTERVAL_SECONDS, cancel_abandoned_batches
 from conveyor.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
 from gateway.background import every
-from gateway.endpoints import admin, batches, health, results, tokens
+from gateway.endpoints import admin, batches, health, results, tokens, webhooks
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.openapi import openapi
 from gateway.publisher import JobPublisher
@@ -45,6 +45,7 @@ ROUTE_TABLE = [
     ("/api/v1/batches/{batch_id}/results", "GET", results.get_results, RouteClass.READS),
     ("/api/v1/batches/{batch_id}/report", "GET", results.get_report, RouteClass.READS),
     ("/api/v1/jobs/{job_id}", "GET", results.get_job, RouteClass.READS),
+    ("/api/v1/webhook-secret", "GET", webhooks.get_webhook_secret, RouteClass.READS),
     ("/api/v1/admin/clients", "GET", admin.list_clients, RouteClass.READS),
     ("/api/v1/admin/tokens/revoke", "POST", admin.revoke_tokens, RouteClass.UPLOADS),
     ("/api/v1/admin/signing-keys/rotate", "POST", admin.rotate_signing_key, RouteClass.UPLOADS),

@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from conveyor.ledger import BatchStatus, JobState
+from conveyor.ledger.schema import WebhookState
+from conveyor.pipelines import DEFAULT_PIPELINE, PIPELINES
 
 _ERROR_MEANINGS = {
     400: "Malformed request: bad parameter, cursor, body or file",
@@ -90,6 +92,8 @@ SCHEMAS: dict[str, Any] = {
             "started_at": _nullable(_TIMESTAMP),
             "finished_at": _nullable(_TIMESTAMP),
             "cancel_requested_at": _nullable(_TIMESTAMP),
+            "callback_url": _nullable({"type": "string"}),
+            "webhook_state": _nullable({"type": "string", "enum": [state.value for state in WebhookState]}),
             "links": {"type": "object", "additionalProperties": {"type": "string"}},
         },
     },
@@ -170,10 +174,27 @@ _UPLOAD_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["files"],
-                "properties": {"files": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}}},
+                "properties": {
+                    "files": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
+                    "callback_url": {
+                        "type": "string",
+                        "format": "uri",
+                        "description": "POSTed a signed summary when the batch ends (see README, Webhooks)",
+                    },
+                    "thresholds": {
+                        "type": "string",
+                        "description": "JSON per-column thresholds; required by the csv_quality pipeline",
+                    },
+                },
             }
         }
     },
+}
+_PIPELINE = {
+    "name": "pipeline",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": sorted(PIPELINES), "default": DEFAULT_PIPELINE},
 }
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -221,7 +242,7 @@ PATHS: dict[str, Any] = {
             202,
             _BATCH,
             [400, 403, 409, 413, 415, 503],
-            parameters=[_IDEMPOTENCY_KEY],
+            parameters=[_IDEMPOTENCY_KEY, _PIPELINE],
             requestBody=_UPLOAD_BODY,
         ),
         "get": _operation(
@@ -268,6 +289,25 @@ PATHS: dict[str, Any] = {
     "/api/v1/jobs/{job_id}": {
         "parameters": [_path_parameter("job_id")],
         "get": _operation("A job", 200, _json(_ref("Job"), "The job"), [403, 404]),
+    },
+    "/api/v1/webhook-secret": {
+        "get": _operation(
+            "Your webhook signing secret",
+            200,
+            _json(
+                {
+                    "type": "object",
+                    "required": ["secret", "signature_header", "algorithm"],
+                    "properties": {
+                        "secret": {"type": "string"},
+                        "signature_header": {"type": "string"},
+                        "algorithm": {"type": "string"},
+                    },
+                },
+                "The secret",
+            ),
+            [403],
+        ),
     },
     "/api/v1/admin/clients": {
         "get": _operation(

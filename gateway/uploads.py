@@ -20,6 +20,8 @@ from conveyor.content_types import SNIFF_BYTES, refused_type
 from gateway.errors import ApiError
 
 MAX_FILENAME_LENGTH = 255
+TEXT_FIELDS = frozenset({"callback_url", "thresholds"})  # the batch's options, sent beside the files
+MAX_TEXT_FIELD_BYTES = 64 * 1024
 _UNSAFE_FILENAME_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -36,6 +38,12 @@ class ReceivedFile:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class ReceivedUpload:
+    files: list[ReceivedFile]
+    fields: dict[str, str]  # text fields named in TEXT_FIELDS
+
+
 def display_filename(raw: str) -> str:
     """The client's filename reduced to a safe label: last path segment, no control characters."""
     name = _UNSAFE_FILENAME_CHARACTERS.sub("", raw.replace("\\", "/").rsplit("/", 1)[-1]).strip()
@@ -43,7 +51,8 @@ def display_filename(raw: str) -> str:
 
 
 class _MultipartReceiver:
-    """python-multipart callbacks that route each file part into the blob store."""
+    """python-multipart callbacks that route each file part into the blob store
+    and keep the few small text fields a batch may carry."""
 
     def __init__(self, store: BlobStore, limits: UploadLimits, created: list[str]) -> None:
         self._store = store
@@ -55,7 +64,10 @@ class _MultipartReceiver:
         self._header_value = b""
         self._writer: BlobWriter | None = None
         self._filename = ""
+        self._field: str | None = None
+        self._field_value = b""
         self.files: list[ReceivedFile] = []
+        self.fields: dict[str, str] = {}
         self.finished = False
 
     def callbacks(self) -> dict[str, object]:
@@ -86,8 +98,17 @@ class _MultipartReceiver:
     def _on_headers_finished(self) -> None:
         disposition, options = parse_options_header(self._headers.get(b"content-disposition"))
         field = options.get(b"name", b"").decode("utf-8", "replace")
+        if disposition == b"form-data" and b"filename" not in options and field in TEXT_FIELDS:
+            if field in self.fields:
+                raise ApiError(400, "bad_request", f"form field {field!r} is given twice")
+            self._field, self._field_value = field, b""
+            return
         if disposition != b"form-data" or b"filename" not in options:
-            raise ApiError(400, "bad_request", f"unexpected form field {field!r}: send each document as a file part")
+            raise ApiError(
+                400, "bad_request",
+                f"unexpected form field {field!r}: send each document as a file part "
+                f"(text fields allowed: {', '.join(sorted(TEXT_FIELDS))})",
+            )
         if len(self.files) >= self._limits.max_files:
             raise ApiError(413, "too_many_files", f"a batch holds at most {self._limits.max_files} files")
         self._filename = display_filename(options[b"filename"].decode("utf-8", "replace"))
@@ -100,6 +121,11 @@ class _MultipartReceiver:
             raise ApiError(415, "unsupported_file_type", f"{self._filename} is {mime}, which no pipeline reads")
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._field is not None:
+            self._field_value += data[start:end]
+            if len(self._field_value) > MAX_TEXT_FIELD_BYTES:
+                raise ApiError(413, "field_too_large", f"form field {self._field!r} is over {MAX_TEXT_FIELD_BYTES} bytes")
+            return
         assert self._writer is not None
         if len(self._head) < SNIFF_BYTES:
             self._head += data[start : min(end, start + SNIFF_BYTES - len(self._head))]
@@ -113,6 +139,13 @@ class _MultipartReceiver:
             ) from None
 
     def _on_part_end(self) -> None:
+        if self._field is not None:
+            try:
+                self.fields[self._field] = self._field_value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ApiError(400, "bad_request", f"form field {self._field!r} is not UTF-8 text") from None
+            self._field = None
+            return
         assert self._writer is not None
         if self._writer.size == 0:
             raise ApiError(400, "empty_file", f"{self._filename} is empty")
@@ -140,10 +173,11 @@ def _boundary(request: Request) -> bytes:
     return options[b"boundary"]
 
 
-async def receive_files(
+async def receive_upload(
     request: Request, store: BlobStore, limits: UploadLimits, created: list[str]
-) -> list[ReceivedFile]:
-    """Stream every file part of ``request`` into ``store``; at least one file is required.
+) -> ReceivedUpload:
+    """Stream every file part of ``request`` into ``store`` (at least one file
+    is required) and collect its text fields.
 
     The digest of every blob this upload added to the store is appended to
     ``created``, so that the caller can take them back if the upload is
@@ -165,4 +199,4 @@ async def receive_files(
         raise ApiError(400, "incomplete_upload", "the multipart body ended before its closing boundary")
     if not receiver.files:
         raise ApiError(400, "no_files", "the upload holds no files")
-    return receiver.files
+    return ReceivedUpload(files=receiver.files, fields=receiver.fields)

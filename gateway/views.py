@@ -34,6 +34,8 @@ def batch_view(batch: BatchRecord) -> dict[str, Any]:
         "started_at": _iso(batch.started_at),
         "finished_at": _iso(batch.finished_at),
         "cancel_requested_at": _iso(batch.cancel_requested_at),
+        "callback_url": batch.callback_url,
+        "webhook_state": batch.webhook_state,
         "links": {"self": path, "results": f"{path}/results", "report": f"{path}/report"},
     }
 

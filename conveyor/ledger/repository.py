@@ -13,13 +13,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from conveyor.ledger.database import read_transaction, write_transaction
 from conveyor.ledger.access import AccessLedger, now
 from conveyor.ledger.records import BatchRecord, JobRecord, NewJob
-from conveyor.ledger.schema import OPEN_JOB_STATES, BatchStatus, JobState, batches, jobs
+from conveyor.ledger.schema import (
+    OPEN_JOB_STATES,
+    BatchStatus,
+    JobState,
+    WebhookState,
+    batches,
+    job_parts,
+    jobs,
+)
 
 _FINISHED_COUNTER = {
     JobState.SUCCEEDED: batches.c.succeeded_jobs,
@@ -44,6 +52,7 @@ def _job(row: Row) -> JobRecord:
 _BATCH_OF_CLIENT = select(batches).where(
     batches.c.id == bindparam("batch_id"), batches.c.client_id == bindparam("client_id")
 )
+_CANCEL_REQUESTED = select(batches.c.cancel_requested_at).where(batches.c.id == bindparam("batch_id"))
 _JOB_OF_CLIENT = (
     select(jobs)
     .join(batches, batches.c.id == jobs.c.batch_id)
@@ -86,6 +95,8 @@ class Ledger(AccessLedger):
         new_jobs: Sequence[NewJob],
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
+        pipeline_options: dict[str, Any] | None = None,
+        callback_url: str | None = None,
     ) -> tuple[BatchRecord, list[JobRecord]]:
         """Record a batch and all its jobs in one transaction (nothing published yet).
 
@@ -105,6 +116,9 @@ class Ledger(AccessLedger):
             "created_at": moment,
             "idempotency_key": idempotency_key,
             "request_fingerprint": request_fingerprint,
+            "pipeline_options": pipeline_options,
+            "callback_url": callback_url,
+            "webhook_state": None,
         }
         job_values = [
             {
@@ -122,6 +136,9 @@ class Ledger(AccessLedger):
                 "created_at": moment,
                 "started_at": None,
                 "finished_at": None,
+                "output_sha256": None,
+                "parts_total": None,
+                "parts_done": 0,
             }
             for position, job in enumerate(new_jobs)
         ]
@@ -219,10 +236,19 @@ class Ledger(AccessLedger):
             rows = connection.execute(
                 update(jobs)
                 .where(jobs.c.batch_id == batch_id, jobs.c.state == JobState.FAILED)
-                .values(state=JobState.PENDING, error=None, result=None, finished_at=None)
+                .values(
+                    state=JobState.PENDING,
+                    error=None,
+                    result=None,
+                    output_sha256=None,
+                    parts_total=None,
+                    parts_done=0,
+                    finished_at=None,
+                )
                 .returning(*jobs.c)
             ).all()
             if rows:
+                connection.execute(delete(job_parts).where(job_parts.c.job_id.in_([row.id for row in rows])))
                 connection.execute(
                     update(batches)
                     .where(batches.c.id == batch_id)
@@ -230,6 +256,7 @@ class Ledger(AccessLedger):
                         failed_jobs=batches.c.failed_jobs - len(rows),
                         status=BatchStatus.PROCESSING,
                         finished_at=None,
+                        webhook_state=None,
                     )
                 )
         return sorted((_job(row) for row in rows), key=lambda job: job.position)
@@ -251,6 +278,12 @@ class Ledger(AccessLedger):
         """The batch if it exists and belongs to ``client_id``."""
         with read_transaction(self.engine) as connection:
             row = connection.execute(_BATCH_OF_CLIENT, {"batch_id": batch_id, "client_id": client_id}).first()
+        return _batch(row) if row else None
+
+    def find_batch(self, batch_id: str) -> BatchRecord | None:
+        """The batch, whoever owns it (for workers and operators)."""
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(select(batches).where(batches.c.id == batch_id)).first()
         return _batch(row) if row else None
 
     def list_jobs(self, batch_id: str, after_position: int = -1, limit: int | None = None) -> list[JobRecord]:
@@ -278,8 +311,17 @@ class Ledger(AccessLedger):
 
     # Job transitions (workers)
 
+    def cancel_requested(self, batch_id: str) -> bool:
+        """Whether the batch's cancellation has been asked for (workers poll this at checkpoints)."""
+        with read_transaction(self.engine) as connection:
+            return connection.execute(_CANCEL_REQUESTED, {"batch_id": batch_id}).scalar() is not None
+
     def start_job(self, job_id: str) -> JobRecord | None:
-        """Mark a job RUNNING and count the attempt; ``None`` if it already ended or is unknown."""
+        """Mark a job RUNNING and count the attempt; ``None`` if it already ended or is unknown.
+
+        A job whose batch has been cancelled is recorded CANCELLED instead (a
+        retry that was waiting in the delay queue when the cancel came).
+        """
         moment = now()
         with write_transaction(self.engine) as connection:
             row = connection.execute(
@@ -290,12 +332,25 @@ class Ledger(AccessLedger):
             ).first()
             if row is None:
                 return None
+            if connection.execute(_CANCEL_REQUESTED, {"batch_id": row.batch_id}).scalar() is not None:
+                self._finish_in(connection, job_id, JobState.CANCELLED, error="batch cancelled before the job started")
+                return None
             connection.execute(
                 update(batches)
                 .where(batches.c.id == row.batch_id, batches.c.status == BatchStatus.PENDING)
                 .values(status=BatchStatus.PROCESSING, started_at=moment)
             )
         return _job(row)
+
+    def running_job(self, job_id: str) -> JobRecord | None:
+        """The job if it is RUNNING and its batch is not being cancelled (for a part of a fanned-out job)."""
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(
+                select(jobs)
+                .join(batches, batches.c.id == jobs.c.batch_id)
+                .where(jobs.c.id == job_id, jobs.c.state == JobState.RUNNING, batches.c.cancel_requested_at.is_(None))
+            ).first()
+        return _job(row) if row else None
 
     def release_job(self, job_id: str, error: str) -> None:
         """A running job failed and will be retried: back to PENDING with the error kept."""
@@ -306,25 +361,112 @@ class Ledger(AccessLedger):
                 .values(state=JobState.PENDING, error=error)
             )
 
-    def succeed_job(self, job_id: str, result: dict[str, Any]) -> bool:
-        return self._finish_job(job_id, JobState.SUCCEEDED, result=result, error=None)
+    def succeed_job(self, job_id: str, result: dict[str, Any], output_sha256: str | None = None) -> BatchRecord | None:
+        return self._finish_job(job_id, JobState.SUCCEEDED, result=result, output_sha256=output_sha256)
 
-    def fail_job(self, job_id: str, error: str) -> bool:
-        return self._finish_job(job_id, JobState.FAILED, result=None, error=error)
+    def fail_job(self, job_id: str, error: str) -> BatchRecord | None:
+        return self._finish_job(job_id, JobState.FAILED, error=error)
 
-    def _finish_job(self, job_id: str, state: JobState, result: dict[str, Any] | None, error: str | None) -> bool:
-        """Move an open job to ``state``; False (and no change) if it had already ended."""
+    def cancel_job(self, job_id: str, reason: str, result: dict[str, Any] | None = None) -> BatchRecord | None:
+        """A running job stopped because its batch was cancelled (``result``: what it had done)."""
+        return self._finish_job(job_id, JobState.CANCELLED, result=result, error=reason)
+
+    def _finish_job(self, job_id: str, state: JobState, **values: Any) -> BatchRecord | None:
+        """Move an open job to ``state``; the batch after the change, or ``None``
+        (and no change) if the job had already ended."""
         with write_transaction(self.engine) as connection:
-            batch_id = connection.execute(
+            return self._finish_in(connection, job_id, state, **values)
+
+    def _finish_in(
+        self,
+        connection: Connection,
+        job_id: str,
+        state: JobState,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        output_sha256: str | None = None,
+    ) -> BatchRecord | None:
+        batch_id = connection.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.state.in_(OPEN_JOB_STATES))
+            .values(
+                state=state,
+                result=result,
+                error=error,
+                output_sha256=func.coalesce(output_sha256, jobs.c.output_sha256),
+                finished_at=now(),
+            )
+            .returning(jobs.c.batch_id)
+        ).scalar()
+        if batch_id is None:
+            return None
+        return self._count_finished(connection, batch_id, state, 1)
+
+    # Fanned-out jobs: one job, several part messages, one aggregated result.
+
+    def fan_out(self, job_id: str, parts_total: int, result: dict[str, Any], output_sha256: str | None) -> list[int]:
+        """Record that the RUNNING job continues as ``parts_total`` parts (with
+        ``result`` so far); returns the parts not yet done, to be enqueued.
+        Idempotent: a rerun of the job finds its parts and re-enqueues the open ones."""
+        with write_transaction(self.engine) as connection:
+            moved = connection.execute(
                 update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.state.in_(OPEN_JOB_STATES))
-                .values(state=state, result=result, error=error, finished_at=now())
-                .returning(jobs.c.batch_id)
-            ).scalar()
-            if batch_id is None:
-                return False
-            self._count_finished(connection, batch_id, state, 1)
-        return True
+                .where(jobs.c.id == job_id, jobs.c.state == JobState.RUNNING)
+                .values(parts_total=parts_total, result=result, output_sha256=output_sha256)
+            ).rowcount
+            if not moved:
+                return []
+            existing = {row.part: row.state for row in connection.execute(
+                select(job_parts.c.part, job_parts.c.state).where(job_parts.c.job_id == job_id)
+            )}
+            missing = [part for part in range(parts_total) if part not in existing]
+            if missing:
+                connection.execute(
+                    insert(job_parts), [{"job_id": job_id, "part": part, "state": JobState.PENDING} for part in missing]
+                )
+        return [part for part in range(parts_total) if existing.get(part) != JobState.SUCCEEDED]
+
+    def finish_part(
+        self, job_id: str, part: int, result: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """Record a part's result.  When this was the last open part, returns the
+        job's result so far and every part's result in order (exactly once),
+        for the caller to aggregate and finish the job with."""
+        with write_transaction(self.engine) as connection:
+            moved = connection.execute(
+                update(job_parts)
+                .where(job_parts.c.job_id == job_id, job_parts.c.part == part, job_parts.c.state != JobState.SUCCEEDED)
+                .values(state=JobState.SUCCEEDED, result=result, finished_at=now())
+            ).rowcount
+            if not moved:
+                return None
+            job = connection.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(parts_done=jobs.c.parts_done + 1)
+                .returning(jobs.c.parts_done, jobs.c.parts_total, jobs.c.result)
+            ).one()
+            if job.parts_done < job.parts_total:
+                return None
+            parts = connection.execute(
+                select(job_parts.c.result).where(job_parts.c.job_id == job_id).order_by(job_parts.c.part)
+            )
+            return job.result or {}, [row.result for row in parts]
+
+    def finished_parts(self, job_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """Like :meth:`finish_part`'s answer, for a rerun that finds every part already done."""
+        with read_transaction(self.engine) as connection:
+            job = connection.execute(select(jobs.c.result, jobs.c.parts_total).where(jobs.c.id == job_id)).first()
+            if job is None or job.parts_total is None:
+                return None
+            parts = connection.execute(
+                select(job_parts.c.result)
+                .where(job_parts.c.job_id == job_id, job_parts.c.state == JobState.SUCCEEDED)
+                .order_by(job_parts.c.part)
+            ).all()
+        if len(parts) < job.parts_total:
+            return None
+        return job.result or {}, [row.result for row in parts]
 
     def _count_finished(self, connection: Connection, batch_id: str, state: JobState, count: int) -> BatchRecord:
         """Add ``count`` jobs ended in ``state`` to the batch; settle its status once all ended."""
@@ -342,7 +484,11 @@ class Ledger(AccessLedger):
         row = connection.execute(
             update(batches)
             .where(batches.c.id == batch_id, batches.c.finished_at.is_(None))
-            .values(status=status, finished_at=now())
+            .values(
+                status=status,
+                finished_at=now(),
+                webhook_state=WebhookState.PENDING if row.callback_url else None,
+            )
             .returning(*batches.c)
         ).one()
         return _batch(row)

@@ -60,6 +60,12 @@ class JobState(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class WebhookState(enum.StrEnum):
+    PENDING = "PENDING"  # the batch has ended; the callback is to be sent
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"  # every attempt failed
+
+
 OPEN_JOB_STATES = (JobState.PENDING, JobState.RUNNING)
 
 clients = Table(

@@ -28,15 +28,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from conveyor.ledger import BatchRecord, BatchStatus, DuplicateIdempotencyKey, JobRecord, NewJob
-from conveyor.pipelines import DEFAULT_PIPELINE, PIPELINES
+from conveyor.ledger.schema import WebhookState
+from conveyor.pipelines import PIPELINES, webhook_message
 from conveyor.tiers import Tier, TierError
 from conveyor.access_tokens import Principal
 from gateway.authentication import authenticate
+from gateway.batch_options import batch_options, requested_pipeline
 from gateway.errors import ApiError
 from gateway.paging import decode_cursor, encode_cursor, page_size
 from gateway.publisher import BrokerUnavailable
 from gateway.services import GatewayServices, services
-from gateway.uploads import ReceivedFile, UploadLimits, receive_files
+from gateway.uploads import ReceivedFile, UploadLimits, receive_upload
 from gateway.views import batch_path, batch_view
 
 logger = logging.getLogger(__name__)
@@ -136,26 +138,36 @@ async def create_batch(request: Request) -> JSONResponse:
     gateway = services(request)
     tier = _tier(gateway, principal)
     key = _idempotency_key(request)
+    pipeline = requested_pipeline(request)
     ledger = gateway.ledger
     earlier = key and await gateway.read_ledger(ledger.find_by_idempotency_key, principal.client_id, key)
-    route = PIPELINES[DEFAULT_PIPELINE]
+    route = PIPELINES[pipeline]
     open_jobs = 0 if earlier else await _admit(gateway, principal.client_id, tier, route.queue_name)
     limits = UploadLimits(max_files=tier.max_files_per_batch, max_file_bytes=tier.max_file_bytes)
     created: list[str] = []
     try:
-        files = await receive_files(request, gateway.blobs, limits, created)
+        upload = await receive_upload(request, gateway.blobs, limits, created)
+        files = upload.files
+        options = batch_options(pipeline, upload.fields)
         fingerprint = _fingerprint(files)
         if earlier:
             return _replay(earlier, fingerprint, key)
         if open_jobs + len(files) > tier.max_pending_jobs:
             raise _quota_exceeded(open_jobs, len(files), tier)
         new_jobs = [
-            NewJob(pipeline=DEFAULT_PIPELINE, filename=f.filename, blob_sha256=f.blob_sha256, size_bytes=f.size_bytes)
+            NewJob(pipeline=pipeline, filename=f.filename, blob_sha256=f.blob_sha256, size_bytes=f.size_bytes)
             for f in files
         ]
         try:
             batch, jobs = await run_in_threadpool(
-                ledger.create_batch, principal.client_id, tier.priority, new_jobs, key, fingerprint
+                ledger.create_batch,
+                principal.client_id,
+                tier.priority,
+                new_jobs,
+                key,
+                fingerprint,
+                options.pipeline_options,
+                options.callback_url,
             )
         except DuplicateIdempotencyKey:  # a concurrent request with the same key won the race
             earlier = await run_in_threadpool(ledger.find_by_idempotency_key, principal.client_id, key)
@@ -224,7 +236,13 @@ async def cancel_batch(request: Request) -> JSONResponse:
     batch = await owned_batch(request, WRITE_SCOPE)
     if batch.finished_at is not None:
         raise ApiError(409, "batch_finished", f"batch {batch.id} already ended as {batch.status}")
-    cancelled = await run_in_threadpool(services(request).ledger.cancel_batch, batch.id, "cancelled by the client")
+    gateway = services(request)
+    cancelled = await run_in_threadpool(gateway.ledger.cancel_batch, batch.id, "cancelled by the client")
+    if cancelled.finished_at is not None and cancelled.webhook_state == WebhookState.PENDING:
+        try:
+            await gateway.publisher.publish([webhook_message(cancelled.id)])
+        except BrokerUnavailable as error:  # the scheduler's webhook sweep sends it later
+            logger.warning("webhook of cancelled batch %s not queued: %s", cancelled.id, error)
     return JSONResponse(batch_view(cancelled), status_code=202)
 
 
@@ -237,7 +255,8 @@ async def retry_batch(request: Request) -> JSONResponse:
     if batch.failed_jobs == 0:
         raise ApiError(409, "nothing_to_retry", f"batch {batch.id} has no failed jobs")
     tier = _tier(gateway, authenticate(request, WRITE_SCOPE))
-    open_jobs = await _admit(gateway, batch.client_id, tier, PIPELINES[DEFAULT_PIPELINE].queue_name)
+    (first_job,) = await run_in_threadpool(gateway.ledger.list_jobs, batch.id, -1, 1)
+    open_jobs = await _admit(gateway, batch.client_id, tier, PIPELINES[first_job.pipeline].queue_name)
     if open_jobs + batch.failed_jobs > tier.max_pending_jobs:
         raise _quota_exceeded(open_jobs, batch.failed_jobs, tier)
     reopened = await run_in_threadpool(gateway.ledger.reopen_failed_jobs, batch.id)

@@ -150,11 +150,11 @@ class LedgerThatLosesOneWrite(Ledger):
 
     lost = False
 
-    def succeed_job(self, job_id, result):
+    def succeed_job(self, job_id, result, output_sha256=None):
         if not self.lost:
             self.lost = True
             raise ConnectionError("database went away")
-        return super().succeed_job(job_id, result)
+        return super().succeed_job(job_id, result, output_sha256)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -53,9 +53,9 @@ def test_batch_is_visible_only_to_its_client(ledger: Ledger, client_id: str) -> 
 def test_redelivered_outcome_counts_once(ledger: Ledger, client_id: str) -> None:
     batch, (first, second) = ledger.create_batch(client_id, priority=3, new_jobs=_jobs(2))
     assert ledger.start_job(first.id) is not None
-    assert ledger.succeed_job(first.id, {"words": 3}) is True
-    assert ledger.succeed_job(first.id, {"words": 3}) is False
-    assert ledger.fail_job(first.id, "late failure") is False
+    assert ledger.succeed_job(first.id, {"words": 3}) is not None
+    assert ledger.succeed_job(first.id, {"words": 3}) is None
+    assert ledger.fail_job(first.id, "late failure") is None
     assert ledger.start_job(first.id) is None  # a redelivery is not run again
     current = ledger.get_batch(batch.id, client_id)
     assert (current.succeeded_jobs, current.failed_jobs, current.pending_jobs) == (1, 0, 1)

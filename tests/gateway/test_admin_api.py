@@ -94,4 +94,8 @@ def test_queue_depths(api: TestClient, admin: dict[str, str], make_client) -> No
     uploader = {"Authorization": f"Bearer {token(api, make_client())}"}
     api.post("/api/v1/batches", headers=uploader, files=[("files", ("a.txt", b"a")), ("files", ("b.txt", b"b"))])
     queues = {entry["queue"]: entry["ready"] for entry in api.get("/api/v1/admin/queues", headers=admin).json()["queues"]}
-    assert queues == {"documents": 2, "documents.DQ": 0, "documents.XQ": 0}
+    assert queues == {
+        f"{queue}{suffix}": 2 if queue + suffix == "documents" else 0
+        for queue in ("documents", "analysis", "maintenance")
+        for suffix in ("", ".DQ", ".XQ")
+    }
