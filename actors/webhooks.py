@@ -26,6 +26,8 @@ from conveyor.webhook_signing import SIGNATURE_HEADER, sign, webhook_secret
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+MIN_BACKOFF_MS = 2_000
+MAX_BACKOFF_MS = 5 * 60_000
 TIMEOUT_SECONDS = 10.0
 EVENT = "batch.finished"
 
@@ -99,7 +101,7 @@ def register_webhook_actor(broker: dramatiq.Broker, sender: WebhookSender) -> dr
         queue_name=WEBHOOKS.queue_name,
         actor_name=WEBHOOKS.actor_name,
         max_retries=MAX_ATTEMPTS,
-        min_backoff=2_000,
-        max_backoff=5 * 60_000,
+        min_backoff=MIN_BACKOFF_MS,
+        max_backoff=MAX_BACKOFF_MS,
         time_limit=int(TIMEOUT_SECONDS * 3 * 1000),
     )
