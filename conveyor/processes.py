@@ -30,9 +30,12 @@ def gateway_command(host: str, port: int) -> list[str]:
     ]
 
 
-def worker_command(processes: int, threads: int, queues: Sequence[str] | None = None) -> list[str]:
+def worker_command(
+    processes: int, threads: int, queues: Sequence[str] | None = None, modules: Sequence[str] = ("actors.worker",)
+) -> list[str]:
+    """``dramatiq`` over ``modules`` (``actors.worker`` first; more add actors to its broker)."""
     return [
-        sys.executable, "-m", "dramatiq", "actors.worker",
+        sys.executable, "-m", "dramatiq", *modules,
         "--processes", str(processes), "--threads", str(threads),
         "--queues", *(queues or queue_names()),
     ]
@@ -62,8 +65,16 @@ class ManagedProcess:
         return True
 
     def stop(self, timeout: float = GRACEFUL_STOP_SECONDS) -> None:
-        """SIGTERM the whole process group, then SIGKILL what is left after ``timeout``."""
-        _signal_group(self.pid, signal.SIGTERM)
+        """SIGTERM the group's leader, then SIGKILL the whole group if anything is left after ``timeout``.
+
+        Only the leader gets SIGTERM: Dramatiq's main process forwards it to its
+        worker processes, and a worker process that receives a second SIGTERM
+        exits at once instead of finishing its jobs (what systemd's
+        ``KillMode=mixed`` does for the same reason)."""
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         deadline = time.monotonic() + timeout
         while self.is_running() and time.monotonic() < deadline:
             time.sleep(0.1)

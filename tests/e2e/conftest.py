@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from conveyor.credentials import IssuedCredential
+from conveyor.pipelines import queue_names
 from conveyor.processes import (
     ManagedProcess,
     gateway_command,
@@ -112,19 +113,29 @@ def gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
     return start_gateway()
 
 
+WORKLOADS_DIR = Path(__file__).parent
+
+
 @pytest.fixture
 def start_worker(
     service_environment: dict[str, str], service_settings: Settings, tmp_path: Path
-) -> Iterator[Callable[[], ManagedProcess]]:
-    """Starts a worker group when the test asks; stops it at the end."""
+) -> Iterator[Callable[..., ManagedProcess]]:
+    """Starts a worker group when the test asks (``workloads=True`` adds the
+    test pipelines of ``workloads.py`` and their queue); stops them at the end."""
     started: list[ManagedProcess] = []
 
-    def start() -> ManagedProcess:
-        threads = service_settings.worker_threads
+    def start(workloads: bool = False, threads: int | None = None) -> ManagedProcess:
+        threads = threads or service_settings.worker_threads
+        environment = {**service_environment, **worker_environment(threads)}
+        modules, queues = ["actors.worker"], None
+        if workloads:
+            modules.append("workloads")
+            queues = [*queue_names(), "workloads"]
+            environment["PYTHONPATH"] = str(WORKLOADS_DIR)
         process = start_process(
             "worker",
-            worker_command(processes=1, threads=threads),
-            {**service_environment, **worker_environment(threads)},
+            worker_command(processes=1, threads=threads, queues=queues, modules=modules),
+            environment,
             tmp_path / f"worker-{len(started)}.log",
             tmp_path,
         )
