@@ -59,6 +59,10 @@ class TcpProxy:
 
     def cut(self) -> None:
         """Drop every connection and refuse new ones, as if the broker went away."""
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             connections, self._connections = self._connections, []
