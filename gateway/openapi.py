@@ -135,7 +135,11 @@ SCHEMAS: dict[str, Any] = {
     "Report": {
         "type": "object",
         "required": ["summary", "jobs"],
-        "properties": {"summary": {"type": "object"}, "jobs": {"type": "array", "items": {"type": "object"}}},
+        "properties": {
+            "summary": {"type": "object"},
+            "jobs": {"type": "array", "items": {"type": "object"}},
+            "quality": {"type": "object", "description": "csv_quality batches: rows and statuses over every table"},
+        },
     },
     "Retry": {
         "type": "object",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from conveyor.ledger import JobState
+from conveyor.pipelines import CSV_QUALITY_PIPELINE
+from conveyor.quality_summary import summarise_batch
 from gateway.authentication import authenticate
 from gateway.endpoints.batches import READ_SCOPE, owned_batch
 from gateway.errors import ApiError
@@ -37,7 +42,8 @@ async def get_report(request: Request) -> Response:
         raise ApiError(400, "invalid_parameter", f"format must be one of {', '.join(REPORT_FORMATS)}")
     batch = await owned_batch(request, READ_SCOPE)
     gateway = services(request)
-    rows = report_rows(await gateway.read_ledger(gateway.ledger.list_jobs, batch.id))
+    jobs = await gateway.read_ledger(gateway.ledger.list_jobs, batch.id)
+    rows = report_rows(jobs)
     batch_summary = summary(batch)
     if report_format == "csv":
         return PlainTextResponse(
@@ -47,7 +53,12 @@ async def get_report(request: Request) -> Response:
         )
     if report_format == "html":
         return HTMLResponse(render_html(batch_summary, rows))
-    return JSONResponse({"summary": batch_summary, "jobs": rows})
+    report: dict[str, Any] = {"summary": batch_summary, "jobs": rows}
+    if any(job.pipeline == CSV_QUALITY_PIPELINE for job in jobs):
+        report["quality"] = summarise_batch(
+            job.result for job in jobs if job.state == JobState.SUCCEEDED and job.result and "summary" in job.result
+        )
+    return JSONResponse(report)
 
 
 async def get_job(request: Request) -> JSONResponse:

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from actors.csv_quality import CHECKPOINT_EVERY_ROWS, assess_table, summarise_batch
+from actors.csv_quality import CHECKPOINT_EVERY_ROWS, assess_table
+from conveyor.quality_summary import summarise_batch
 from actors.document_analysis import UnsupportedDocument
 from conveyor.quality_thresholds import parse_thresholds
 

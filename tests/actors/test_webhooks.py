@@ -5,9 +5,7 @@ signature exactly as the README tells clients to."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dramatiq
@@ -26,47 +24,16 @@ from conveyor.ledger.webhooks import WebhookLedger
 from conveyor.pipelines import WEBHOOKS, PipelineRoute, webhook_message
 from conveyor.settings import Settings
 from conveyor.webhook_signing import InvalidSignature, verify, webhook_secret
+from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SECRET = "s" * 40
 
 
-class Receiver(ThreadingHTTPServer):
-    """Answers the first ``failures`` deliveries with 500, then 204; keeps every body and signature."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.received: list[tuple[bytes, str]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append((body, self.headers["Conveyor-Signature"]))
-        status = 500 if len(self.server.received) <= self.server.failures else 204
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    server = Receiver(failures=request.param)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with Receiver.running(failures=request.param) as server:
+        yield server
 
 
 @pytest.fixture
