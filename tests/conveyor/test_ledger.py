@@ -129,3 +129,51 @@ def test_concurrent_finishers_settle_the_batch_exactly_once(ledger: Ledger, clie
     assert errors == []
     final = ledger.get_batch(batch.id, client_id)
     assert (final.succeeded_jobs, final.status) == (16, BatchStatus.COMPLETED)
+
+
+def test_a_retry_that_arrives_after_the_cancel_is_cancelled_not_run(ledger: Ledger, client_id: str) -> None:
+    batch, (job,) = ledger.create_batch(client_id, priority=3, new_jobs=_jobs(1))
+    ledger.start_job(job.id)
+    ledger.cancel_batch(batch.id, "cancelled by the client")
+    assert ledger.cancel_requested(batch.id)
+    ledger.release_job(job.id, "ConnectionError: flaky")  # the running attempt failed; a retry is queued
+    assert ledger.start_job(job.id) is None
+    (cancelled,) = ledger.list_jobs(batch.id)
+    assert (cancelled.state, cancelled.error) == (JobState.CANCELLED, "batch cancelled before the job started")
+    assert ledger.get_batch(batch.id, client_id).status == BatchStatus.CANCELLED
+
+
+def test_a_fanned_out_job_finishes_once_when_its_last_part_does(ledger: Ledger, client_id: str) -> None:
+    batch, (job,) = ledger.create_batch(client_id, priority=3, new_jobs=_jobs(1))
+    ledger.start_job(job.id)
+    assert ledger.fan_out(job.id, 3, {"kind": "text"}, "c" * 64) == [0, 1, 2]
+    assert ledger.running_job(job.id) is not None
+    assert ledger.finish_part(job.id, 1, {"chunks": [1]}) is None
+    assert ledger.finish_part(job.id, 1, {"chunks": [1]}) is None  # a redelivered part counts once
+    assert ledger.fan_out(job.id, 3, {"kind": "text"}, "c" * 64) == [0, 2]  # a rerun re-enqueues the open parts
+    assert ledger.finish_part(job.id, 0, {"chunks": [0]}) is None
+    assert ledger.finished_parts(job.id) is None
+    assert ledger.finish_part(job.id, 2, {"chunks": [2]}) == ({"kind": "text"}, [{"chunks": [0]}, {"chunks": [1]}, {"chunks": [2]}])
+    assert ledger.finish_part(job.id, 2, {"chunks": [2]}) is None
+    assert ledger.finished_parts(job.id) == ({"kind": "text"}, [{"chunks": [0]}, {"chunks": [1]}, {"chunks": [2]}])
+    finished = ledger.succeed_job(job.id, {"kind": "text", "parts": 3})
+    assert finished.status == BatchStatus.COMPLETED and finished.succeeded_jobs == 1
+    (done,) = ledger.list_jobs(batch.id)
+    assert (done.output_sha256, done.parts_total, done.parts_done) == ("c" * 64, 3, 3)
+
+
+def test_a_cancelled_batch_stops_its_parts(ledger: Ledger, client_id: str) -> None:
+    batch, (job,) = ledger.create_batch(client_id, priority=3, new_jobs=_jobs(1))
+    ledger.start_job(job.id)
+    ledger.fan_out(job.id, 2, {}, None)
+    ledger.cancel_batch(batch.id, "cancelled by the client")
+    assert ledger.running_job(job.id) is None
+
+
+def test_only_a_batch_with_a_callback_owes_a_webhook(ledger: Ledger, client_id: str) -> None:
+    with_callback, (first,) = ledger.create_batch(client_id, 3, _jobs(1), callback_url="https://example.org/h")
+    without, (second,) = ledger.create_batch(client_id, 3, _jobs(1))
+    for job in (first, second):
+        ledger.start_job(job.id)
+    assert ledger.succeed_job(first.id, {}).webhook_state == "PENDING"
+    assert ledger.succeed_job(second.id, {}).webhook_state is None
