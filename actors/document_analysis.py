@@ -3,6 +3,10 @@
 Pure functions over bytes: no I/O, so they are tested directly and reused by
 every pipeline that needs a document's text.  The client's filename is only a
 hint (markdown vs text) and a claim that is checked (a ``.json`` must parse).
+Binary formats (PDF, DOCX) are recognised by signature and read by
+:mod:`actors.document_formats`; everything else is decoded as text first.
+XML is parsed with defusedxml: entity declarations (billion laughs, external
+entities) are refused, never expanded.
 """
 
 from __future__ import annotations
@@ -13,20 +17,27 @@ import hashlib
 import io
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from typing import Any
+from xml.etree.ElementTree import Element, ParseError
 
 import charset_normalizer
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as parse_xml
 
-from conveyor.content_types import binary_type
+from actors.document_formats import UnsupportedDocument, read_binary
+from conveyor.content_types import DOCX_TYPE, PDF_TYPE, binary_type
 
 CSV_SAMPLE_CHARACTERS = 64 * 1024
 _MARKDOWN = re.compile(r"^(#{1,6} \S|```|\s*[-*+] \S|\s*\d+\. \S)|\[[^\]]+\]\([^)]+\)", re.MULTILINE)
 _HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
 _HTML_START = re.compile(r"^\s*(<!doctype html|<html[\s>])", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<(html|head|body)[\s>]", re.IGNORECASE)
-_CLAIMED_KINDS = {".json": "json", ".csv": "csv", ".tsv": "tsv", ".html": "html", ".htm": "html"}
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[\s?]")
+_HTML_ROOTS = {"html", "head", "body"}
+_CLAIMED_KINDS = {".json": "json", ".csv": "csv", ".tsv": "tsv", ".html": "html", ".htm": "html", ".xml": "xml"}
 MEDIA_TYPES = {
     "text": "text/plain",
     "markdown": "text/markdown",
@@ -34,12 +45,25 @@ MEDIA_TYPES = {
     "tsv": "text/tab-separated-values",
     "json": "application/json",
     "html": "text/html",
+    "xml": "application/xml",
+    "pdf": PDF_TYPE,
+    "docx": DOCX_TYPE,
 }
-
-
-class UnsupportedDocument(ValueError):
-    """The document cannot be processed: not a supported type, empty, or not
-    parsing as the type its name claims.  Permanent: a retry will not help."""
+LANGUAGE_SAMPLE_CHARACTERS = 5000
+_LANGUAGE_MIN_HITS = 5  # fewer common words than this is too little evidence
+_LANGUAGE_MIN_SHARE = 0.15  # running text has a far higher share of them; names and numbers do not
+_LANGUAGE_MARGIN = 1.3  # how far the best language must lead the next (they share words)
+_WORD = re.compile(r"[^\W\d_]+")
+_STOP_WORDS = {
+    "en": "the and of to is in that it with for was are this be on not have which you from",
+    "de": "der die und das ist nicht mit ein eine den dem sich auf für auch von zu es im wird",
+    "fr": "le la les et est des une un du pour dans que qui pas sur au avec ce sont il de",
+    "es": "el la los las y es en del que por una un con para se no su al lo como de",
+    "it": "il la di che e è per un una del della non sono con gli le nel si da lo",
+    "nl": "de het een en van is dat niet op te zijn met voor die er ook aan wordt bij hij",
+    "pt": "o a os as de do da e que não em um uma para com é dos das no na",
+}
+_STOP_WORD_SETS = {language: frozenset(words.split()) for language, words in _STOP_WORDS.items()}
 
 
 @dataclass(frozen=True)
@@ -125,13 +149,39 @@ def _claimed_kind(filename: str) -> str | None:
     return next((kind for suffix, kind in _CLAIMED_KINDS.items() if lowered.endswith(suffix)), None)
 
 
+def _parse_xml(text: str) -> Element | None:
+    """The root of XML ``text`` unless that is an HTML page; ParseError if it is not XML."""
+    try:
+        root = parse_xml(text)
+    except DefusedXmlException as error:
+        raise UnsupportedDocument(f"XML entity declarations are refused, not expanded: {error}") from error
+    return None if _local_name(root.tag) in _HTML_ROOTS else root
+
+
+def _local_name(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
 def _detect(text: str, filename: str) -> tuple[str, Any]:
     """(kind, parsed form) by content; the name's claim is checked, not trusted."""
     try:
         return "json", _parse_json(text)
     except ValueError as error:
         json_error = error
-    if _HTML_START.match(text) or _HTML_TAG.search(text[:2048]):
+    if _HTML_START.match(text):
+        return "html", None
+    xml_error: ParseError | None = None
+    if text.lstrip().startswith("<"):
+        try:
+            root = _parse_xml(text)
+        except ParseError as error:
+            xml_error = error
+        else:
+            if root is not None:
+                return "xml", root
+    if xml_error is not None and _XML_DECLARATION.match(text):
+        raise UnsupportedDocument(f"{filename} declares itself XML but does not parse: {xml_error}")
+    if _HTML_TAG.search(text[:2048]):
         return "html", None
     table = parse_table(text)
     if table is not None:
@@ -146,6 +196,8 @@ def _detect(text: str, filename: str) -> tuple[str, Any]:
         )
     if claimed == "html":
         raise UnsupportedDocument(f"{filename} claims to be HTML but has no <html> or <body>")
+    if claimed == "xml":
+        raise UnsupportedDocument(f"{filename} claims to be XML but does not parse: {xml_error or 'no root element'}")
     if _MARKDOWN.search(text) or filename.lower().endswith((".md", ".markdown")):
         return "markdown", None
     return "text", None
@@ -214,6 +266,10 @@ def _extract(kind: str, text: str, parsed: Any) -> tuple[str, dict[str, Any]]:
         delimiter, rows = parsed
         metadata = {"delimiter": delimiter, "columns": rows[0], "column_count": len(rows[0]), "row_count": len(rows) - 1}
         return "\n".join(" ".join(row) for row in rows), metadata
+    if kind == "xml":
+        namespace = parsed.tag[1:].partition("}")[0] if parsed.tag.startswith("{") else None
+        metadata = {"root": _local_name(parsed.tag), "namespace": namespace, "elements": sum(1 for _ in parsed.iter())}
+        return " ".join(" ".join(parsed.itertext()).split()), metadata
     if kind == "html":
         page = _HtmlText()
         page.feed(text)
@@ -245,14 +301,38 @@ def chunk_text(text: str, policy: ChunkingPolicy) -> tuple[Chunk, ...]:
         start = max(end - policy.overlap, start + 1)
 
 
-def analyse_document(content: bytes, filename: str, chunking: ChunkingPolicy) -> DocumentAnalysis:
-    if not content.strip():
-        raise UnsupportedDocument("empty document")
+def guess_language(text: str) -> str | None:
+    """Which of en/de/fr/es/it/nl/pt the start of ``text`` is written in, judged
+    by how many of its words are that language's commonest; None when unsure."""
+    counts = Counter(_WORD.findall(text[:LANGUAGE_SAMPLE_CHARACTERS].lower()))
+    scores = sorted(
+        ((sum(counts[word] for word in words), language) for language, words in _STOP_WORD_SETS.items()), reverse=True
+    )
+    (best, language), (runner_up, _) = scores[0], scores[1]
+    if best < max(_LANGUAGE_MIN_HITS, _LANGUAGE_MIN_SHARE * counts.total()) or best < _LANGUAGE_MARGIN * runner_up:
+        return None
+    return language
+
+
+def _read_text(content: bytes, filename: str) -> tuple[str, str, str, dict[str, Any]]:
+    """(kind, encoding, text, metadata) of a document that is text."""
     decoded, encoding = decode_text(content)
     if not decoded.strip():
         raise UnsupportedDocument("empty document")
     kind, parsed = _detect(decoded, filename)
     text, metadata = _extract(kind, decoded, parsed)
+    return kind, encoding, text, metadata
+
+
+def analyse_document(content: bytes, filename: str, chunking: ChunkingPolicy) -> DocumentAnalysis:
+    if not content.strip():
+        raise UnsupportedDocument("empty document")
+    binary = read_binary(content)
+    if binary is not None:
+        kind, text, metadata = binary
+        encoding = "binary"
+    else:
+        kind, encoding, text, metadata = _read_text(content, filename)
     return DocumentAnalysis(
         kind=kind,
         media_type=MEDIA_TYPES[kind],
@@ -264,5 +344,5 @@ def analyse_document(content: bytes, filename: str, chunking: ChunkingPolicy) ->
         word_count=len(text.split()),
         character_count=len(text),
         chunks=chunk_text(text, chunking),
-        metadata=metadata,
+        metadata={**metadata, "language": guess_language(text)},
     )
