@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
@@ -14,11 +13,11 @@ from conveyor.ledger.access import UnknownClient
 from conveyor.pipelines import queue_names
 from gateway.authentication import authenticate
 from gateway.errors import ApiError
+from gateway.json_body import read_json_object
 from gateway.publisher import BrokerUnavailable
 from gateway.services import services
 
 ADMIN_SCOPE = "admin"
-MAX_JSON_BYTES = 16 * 1024
 
 
 def client_view(client: ClientRecord) -> dict[str, object]:
@@ -32,21 +31,6 @@ def client_view(client: ClientRecord) -> dict[str, object]:
     }
 
 
-async def _json_body(request: Request) -> dict[str, object]:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise ApiError(413, "payload_too_large", f"request bodies here are at most {MAX_JSON_BYTES} bytes")
-    try:
-        document = json.loads(body or b"{}")
-    except ValueError as error:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise ApiError(422, "invalid_body", "the body must be a JSON object")
-    return document
-
-
 async def list_clients(request: Request) -> JSONResponse:
     authenticate(request, ADMIN_SCOPE)
     clients = await run_in_threadpool(services(request).ledger.list_clients)
@@ -56,7 +40,7 @@ async def list_clients(request: Request) -> JSONResponse:
 async def revoke_tokens(request: Request) -> JSONResponse:
     """``{"jti": "..."}`` revokes one token; ``{"client_id": "..."}`` every token issued to a client so far."""
     authenticate(request, ADMIN_SCOPE)
-    body = await _json_body(request)
+    body = await read_json_object(request)
     gateway = services(request)
     jti, client_id = body.get("jti"), body.get("client_id")
     unknown = sorted(set(body) - {"jti", "client_id"})
