@@ -3,8 +3,9 @@
 Builds the broker with Dramatiq's default middleware plus the job ledger
 (placed before Retries, see :mod:`actors.ledger_middleware`),
 installs it as Dramatiq's global broker (the CLI consumes from that one) and
-registers every pipeline's actor and the webhook actor on it.  Start workers
-per queue with ``--queues``: ``documents``, ``analysis``, ``maintenance``.
+registers every pipeline's actor, the webhook actor and the periodic actors
+on it, with the heartbeat middleware.  Start workers per queue with
+``--queues``: ``documents``, ``analysis``, ``maintenance``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import Retries
 
+from actors.heartbeat import WorkerHeartbeat
 from actors.ledger_middleware import JobLedger
+from actors.periodic import PeriodicJobs, register_periodic_actors
 from actors.registry import register_actors
 from actors.webhooks import WebhookSender, register_webhook_actor
 from conveyor.blobs import BlobStore
 from conveyor.broker import create_broker
 from conveyor.ledger import BatchRecord, Ledger, create_ledger_engine
+from conveyor.ledger.maintenance import MaintenanceLedger
 from conveyor.ledger.migrate import require_current
 from conveyor.pipelines import webhook_message
 from conveyor.settings import Settings
@@ -38,6 +42,8 @@ def build_worker_broker(settings: Settings) -> RabbitmqBroker:
     broker.add_middleware(JobLedger(ledger, BlobStore(settings.blob_dir), settings, send_webhook), before=Retries)
     register_actors(broker)
     register_webhook_actor(broker, WebhookSender(ledger, settings))
+    broker.add_middleware(WorkerHeartbeat(MaintenanceLedger(engine)))
+    register_periodic_actors(broker, PeriodicJobs.from_settings(settings, broker, ledger))
     return broker
 
 

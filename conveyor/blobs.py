@@ -4,6 +4,24 @@ A blob's name is the SHA-256 of its bytes, so the client's filename never
 reaches the file system and identical uploads are stored once.  Writes go to a
 temporary file in the same directory tree and are renamed into place after an
 fsync, so a reader never sees a partial blob.
+
+Deleting a blob while someone uploads the same content
+------------------------------------------------------
+Retention deletes a blob once no job in the ledger refers to it.  An upload of
+identical content that finds the blob already stored drops its own copy and
+records its job a moment later, so for that moment the blob is referenced by
+nothing but the upload in flight.  Two rules close that window:
+
+* a writer that finds its blob already stored refreshes the blob's mtime
+  (``os.utime``): the blob looks freshly written;
+* :meth:`BlobStore.delete_if_idle` deletes only blobs not modified since a
+  cutoff (retention passes *now minus a grace period*, an hour), and does so
+  by first renaming the blob aside and checking its mtime again: a refresh
+  that raced with the rename puts the blob back, and a refresh that comes
+  after the rename finds no file, so that writer stores its own copy.
+
+An upload whose rows are recorded more than the grace period after its first
+blob was written could still lose that blob: keep uploads shorter than that.
 """
 
 from __future__ import annotations
@@ -12,6 +30,7 @@ import hashlib
 import os
 import re
 import tempfile
+import uuid
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,8 +81,13 @@ class BlobWriter:
         digest = self._hash.hexdigest()
         destination = self._store.path(digest)
         if destination.exists():
-            self._path.unlink()
-            return digest
+            try:
+                os.utime(destination)  # looks fresh to retention (see the module's docstring)
+            except FileNotFoundError:
+                pass  # retention has just taken it away: store this copy instead
+            else:
+                self._path.unlink()
+                return digest
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._path, destination)
         self.created = True
@@ -109,3 +133,24 @@ class BlobStore:
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
+
+    def delete_if_idle(self, digest: str, idle_since: float) -> bool:
+        """Delete the blob unless it was modified at or after ``idle_since``
+        (a POSIX timestamp); True if it was deleted.
+
+        Safe against a concurrent upload of the same content: see the
+        module's docstring.
+        """
+        path = self.path(digest)
+        try:
+            if path.stat().st_mtime >= idle_since:
+                return False
+            aside = self.tmp_dir / f"delete-{digest}-{uuid.uuid4().hex}"
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= idle_since:  # refreshed between the check and the rename
+            os.replace(aside, path)
+            return False
+        aside.unlink()
+        return True

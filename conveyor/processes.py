@@ -1,4 +1,5 @@
-"""Starting and stopping Conveyor's server processes (gateway, worker group).
+"""Starting and stopping Conveyor's server processes (gateway, worker group,
+scheduler, directory watcher).
 
 Shared by the local stack launcher and the end-to-end tests, so that the tests
 run the processes exactly as ``make up`` does.  Each process gets its own
@@ -39,6 +40,14 @@ def worker_command(
         "--processes", str(processes), "--threads", str(threads),
         "--queues", *(queues or queue_names()),
     ]
+
+
+def scheduler_command() -> list[str]:
+    return [sys.executable, "-m", "actors.scheduler"]
+
+
+def watcher_command() -> list[str]:
+    return [sys.executable, "-m", "watcher"]
 
 
 def worker_environment(threads: int) -> dict[str, str]:

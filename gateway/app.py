@@ -24,7 +24,7 @@ from conveyor.tiers import Tiers
 from gateway.abandoned_batches import SWEEP_INTERVAL_SECONDS, cancel_abandoned_batches
 from conveyor.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
 from gateway.background import every
-from gateway.endpoints import admin, batches, health, results, tokens, webhooks
+from gateway.endpoints import admin, batches, health, results, schedules, tokens, watching, webhooks, workers
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.openapi import openapi
 from gateway.publisher import JobPublisher
@@ -50,6 +50,18 @@ ROUTE_TABLE = [
     ("/api/v1/admin/tokens/revoke", "POST", admin.revoke_tokens, RouteClass.UPLOADS),
     ("/api/v1/admin/signing-keys/rotate", "POST", admin.rotate_signing_key, RouteClass.UPLOADS),
     ("/api/v1/admin/queues", "GET", admin.queue_depths, RouteClass.READS),
+    ("/api/v1/admin/workers", "GET", workers.list_workers, RouteClass.READS),
+    ("/api/v1/admin/watched-directories", "GET", watching.list_watched_directories, RouteClass.READS),
+    ("/api/v1/admin/watched-directories", "POST", watching.create_watched_directory, RouteClass.UPLOADS),
+    (
+        "/api/v1/admin/watched-directories/{directory_id}",
+        "DELETE",
+        watching.delete_watched_directory,
+        RouteClass.UPLOADS,
+    ),
+    ("/api/v1/schedules", "POST", schedules.create_schedule, RouteClass.UPLOADS),
+    ("/api/v1/schedules", "GET", schedules.list_schedules, RouteClass.READS),
+    ("/api/v1/schedules/{schedule_id}", "DELETE", schedules.delete_schedule, RouteClass.UPLOADS),
 ]
 
 

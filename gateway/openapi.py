@@ -360,6 +360,182 @@ PATHS: dict[str, Any] = {
     },
 }
 
+# Schedules and live workers (see gateway/endpoints/schedules.py, workers.py).
+SCHEMAS["Schedule"] = {
+    "type": "object",
+    "required": ["id", "name", "cron", "source_kind", "source", "enabled", "created_at", "next_run_at", "links"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "cron": {"type": "string"},
+        "source_kind": {"type": "string", "enum": ["batch", "directory"]},
+        "source": {"type": "string"},
+        "enabled": {"type": "boolean"},
+        "created_at": _TIMESTAMP,
+        "next_run_at": _TIMESTAMP,
+        "last_run_at": _nullable(_TIMESTAMP),
+        "last_batch_id": _nullable({"type": "string"}),
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+SCHEMAS["Worker"] = {
+    "type": "object",
+    "required": ["worker_id", "hostname", "pid", "queues", "started_at", "last_seen_at", "jobs_in_progress"],
+    "properties": {
+        "worker_id": {"type": "string"},
+        "hostname": {"type": "string"},
+        "pid": {"type": "integer"},
+        "queues": {"type": "array", "items": {"type": "string"}},
+        "started_at": _TIMESTAMP,
+        "last_seen_at": _TIMESTAMP,
+        "jobs_in_progress": {"type": "integer", "minimum": 0},
+    },
+}
+PATHS.update(
+    {
+        "/api/v1/schedules": {
+            "post": _operation(
+                "Schedule re-runs of a batch (or, admin only, a directory)",
+                201,
+                _json(_ref("Schedule"), "The schedule"),
+                [400, 403, 404, 409, 413, 422],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name", "cron", "source"],
+                                "properties": {
+                                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                                    "cron": {
+                                        "type": "string",
+                                        "description": "5 cron fields in UTC, or @hourly, @daily, @weekly, @monthly",
+                                    },
+                                    "source_kind": {"type": "string", "enum": ["batch", "directory"], "default": "batch"},
+                                    "source": {"type": "string", "description": "a batch id of yours, or a directory path (admin)"},
+                                },
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+            ),
+            "get": _operation(
+                "Your schedules",
+                200,
+                _json(
+                    {"type": "object", "required": ["schedules"], "properties": {"schedules": {"type": "array", "items": _ref("Schedule")}}},
+                    "Schedules",
+                ),
+                [403],
+            ),
+        },
+        "/api/v1/schedules/{schedule_id}": {
+            "parameters": [_path_parameter("schedule_id")],
+            "delete": _operation("Delete a schedule", 204, {"description": "Deleted"}, [403, 404]),
+        },
+        "/api/v1/admin/workers": {
+            "get": _operation(
+                "Live worker processes, from their heartbeats (admin)",
+                200,
+                _json(
+                    {
+                        "type": "object",
+                        "required": ["workers", "jobs_in_progress", "live_within_seconds"],
+                        "properties": {
+                            "workers": {"type": "array", "items": _ref("Worker")},
+                            "jobs_in_progress": {"type": "integer", "minimum": 0},
+                            "live_within_seconds": {"type": "number"},
+                        },
+                    },
+                    "Workers",
+                ),
+                [403],
+            )
+        },
+    }
+)
+
+# Watched directories (see gateway/endpoints/watching.py and watcher/).
+SCHEMAS["WatchedDirectory"] = {
+    "type": "object",
+    "required": ["id", "path", "client_id", "recursive", "extensions", "settle_seconds", "created_at", "links"],
+    "properties": {
+        "id": {"type": "string"},
+        "path": {"type": "string"},
+        "client_id": {"type": "string"},
+        "recursive": {"type": "boolean"},
+        "extensions": {"type": "array", "items": {"type": "string"}},
+        "settle_seconds": {"type": "integer", "minimum": 1},
+        "created_at": _TIMESTAMP,
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+PATHS.update(
+    {
+        "/api/v1/admin/watched-directories": {
+            "get": _operation(
+                "Directories the watcher submits from (admin)",
+                200,
+                _json(
+                    {
+                        "type": "object",
+                        "required": ["watched_directories"],
+                        "properties": {"watched_directories": {"type": "array", "items": _ref("WatchedDirectory")}},
+                    },
+                    "Watched directories",
+                ),
+                [403],
+            ),
+            "post": _operation(
+                "Watch a directory: its settled files become batches of a client (admin)",
+                201,
+                _json(_ref("WatchedDirectory"), "The watched directory"),
+                [400, 403, 409, 413, 422],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["path", "client_id"],
+                                "properties": {
+                                    "path": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": 1000,
+                                        "description": "an absolute path of an existing directory",
+                                    },
+                                    "client_id": {"type": "string", "minLength": 1},
+                                    "recursive": {"type": "boolean", "default": False},
+                                    "extensions": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "items": {"type": "string", "pattern": "^\\.[A-Za-z0-9][A-Za-z0-9_+-]*(\\.[A-Za-z0-9][A-Za-z0-9_+-]*)*$"},
+                                        "description": "default: CONVEYOR_WATCH_EXTENSIONS; matched case-insensitively",
+                                    },
+                                    "settle_seconds": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "maximum": 86400,
+                                        "description": "default: CONVEYOR_WATCH_SETTLE_SECONDS",
+                                    },
+                                },
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/api/v1/admin/watched-directories/{directory_id}": {
+            "parameters": [_path_parameter("directory_id")],
+            "delete": _operation("Stop watching a directory (admin)", 204, {"description": "Removed"}, [403, 404]),
+        },
+    }
+)
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {

@@ -1,0 +1,1 @@
+"""The directory watcher service: ``python -m watcher`` (see :mod:`watcher.service`)."""
