@@ -1,9 +1,11 @@
 """A local Conveyor on the embedded defaults: ``make up`` / ``make down``.
 
+It runs the gateway, a worker group consuming every queue, the scheduler and
+the directory watcher (watching ``var/inbox`` for the development client).
 Everything lives under one state directory (``./var``): the SQLite ledger, the
-blob store, the signing secret, a development client credential, the logs and
-``stack.json``, which lists the process groups this launcher started so that
-``down`` stops exactly those and nothing else.
+blob store, the signing secret, a development client credential, the inbox,
+the logs and ``stack.json``, which lists the process groups this launcher
+started so that ``down`` stops exactly those and nothing else.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from conveyor.ledger.migrate import upgrade
 from conveyor.processes import (
     ManagedProcess,
     gateway_command,
+    scheduler_command,
     start_process,
     wait_until_ready,
+    watcher_command,
     worker_command,
     worker_environment,
 )
@@ -54,6 +58,10 @@ class StackLayout:
     @property
     def credential_file(self) -> Path:
         return self.state_dir / "dev-client.json"
+
+    @property
+    def inbox(self) -> Path:
+        return self.state_dir / "inbox"
 
     def log_file(self, name: str) -> Path:
         return self.state_dir / "log" / f"{name}.log"
@@ -109,7 +117,7 @@ def _running(layout: StackLayout) -> list[ManagedProcess]:
 
 
 def up(layout: StackLayout, host: str, port: int, base_environment: Mapping[str, str]) -> dict[str, str]:
-    """Start the gateway and a worker group; returns the URL and a client credential."""
+    """Start the gateway, a worker group, the scheduler and the watcher; returns the URL and a client credential."""
     if _running(layout):
         raise StackError(f"a local stack is already running (see {layout.state_file}); run `make down` first")
     if not _port_is_free(host, port):
@@ -120,6 +128,14 @@ def up(layout: StackLayout, host: str, port: int, base_environment: Mapping[str,
     upgrade(engine)
     credential = _dev_credential(layout, Ledger(engine), Tiers.load(settings.tiers_file, settings.max_priority))
     engine.dispose()
+    url = f"http://{host}:{port}"
+    environment["CONVEYOR_GATEWAY_URL"] = url  # where the watcher and directory schedules submit
+    layout.inbox.mkdir(parents=True, exist_ok=True)
+    watcher_environment = {
+        "CONVEYOR_WATCH_DIRECTORIES": environment.get("CONVEYOR_WATCH_DIRECTORIES", str(layout.inbox)),
+        "CONVEYOR_WATCH_CLIENT_ID": environment.get("CONVEYOR_WATCH_CLIENT_ID", credential["client_id"]),
+    }
+    worker = worker_command(settings.worker_processes, settings.worker_threads)
 
     processes: list[ManagedProcess] = []
     try:
@@ -127,16 +143,14 @@ def up(layout: StackLayout, host: str, port: int, base_environment: Mapping[str,
             "gateway", gateway_command(host, port), environment, layout.log_file("gateway"), layout.root
         )
         processes.append(gateway)
-        processes.append(
-            start_process(
-                "worker",
-                worker_command(settings.worker_processes, settings.worker_threads),
-                {**environment, **worker_environment(settings.worker_threads)},
-                layout.log_file("worker"),
-                layout.root,
+        for name, command, extra_environment in (
+            ("worker", worker, worker_environment(settings.worker_threads)),
+            ("scheduler", scheduler_command(), {}),
+            ("watcher", watcher_command(), watcher_environment),
+        ):
+            processes.append(
+                start_process(name, command, {**environment, **extra_environment}, layout.log_file(name), layout.root)
             )
-        )
-        url = f"http://{host}:{port}"
         wait_until_ready(url, gateway)
         for process in processes:
             if not process.is_running():

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start or stop a local Conveyor (gateway + worker group) on the embedded defaults.
+"""Start or stop a local Conveyor (gateway, worker group, scheduler, watcher) on the embedded defaults.
 
     platform/stack.py up [--host 127.0.0.1] [--port 8000]
     platform/stack.py down
@@ -21,7 +21,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("up", help="start the gateway and a worker group, wait until ready")
+    start = commands.add_parser("up", help="start the gateway, a worker group, the scheduler and the watcher; wait until ready")
     start.add_argument("--host", default="127.0.0.1")
     start.add_argument("--port", type=int, default=8000)
     commands.add_parser("down", help="stop what `up` started")
@@ -52,6 +52,8 @@ Try it:
       -d client_secret={started['client_secret']} {url}/api/v1/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s -H "Authorization: Bearer $TOKEN" -F files=@README.md {url}/api/v1/batches
   curl -s -H "Authorization: Bearer $TOKEN" {url}/api/v1/batches/<id>/results
+
+Files dropped in {layout.inbox} become batches of this client (the watcher).
 
 Stop it with: make down""")
 

@@ -22,7 +22,14 @@ def _local_defaults_only(environment: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in environment.items() if name not in own}
 
 
-def test_up_serves_a_working_credential_and_down_stops_everything(
+def _wait_until_completed(url: str, headers: dict[str, str], batch: dict) -> None:
+    deadline = time.monotonic() + 30
+    while (status := httpx.get(f"{url}{batch['links']['self']}", headers=headers).json()["status"]) != "COMPLETED":
+        assert time.monotonic() < deadline, f"batch still {status}"
+        time.sleep(0.1)
+
+
+def test_up_serves_a_working_credential_watches_the_inbox_and_down_stops_everything(
     tmp_path: Path, service_environment: dict[str, str], free_port
 ) -> None:
     layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
@@ -32,7 +39,7 @@ def test_up_serves_a_working_credential_and_down_stops_everything(
     processes = json.loads(layout.state_file.read_text())["processes"]
     try:
         assert started["url"] == f"http://127.0.0.1:{port}"
-        assert {p["name"] for p in processes} == {"gateway", "worker"}
+        assert {p["name"] for p in processes} == {"gateway", "worker", "scheduler", "watcher"}
         assert (layout.state_dir / "conveyor.db").exists() and layout.secret_file.exists()
         with pytest.raises(StackError, match="already running"):
             up(layout, "127.0.0.1", free_port(), environment)
@@ -49,15 +56,20 @@ def test_up_serves_a_working_credential_and_down_stops_everything(
         batch = httpx.post(
             f"{started['url']}/api/v1/batches", headers=headers, files={"files": ("hello.txt", b"hello local stack")}
         ).json()
-        deadline = time.monotonic() + 30
-        while (status := httpx.get(f"{started['url']}{batch['links']['self']}", headers=headers).json()["status"]) != "COMPLETED":
-            assert time.monotonic() < deadline, f"batch still {status}"
-            time.sleep(0.1)
+        _wait_until_completed(started["url"], headers, batch)
         jobs = httpx.get(f"{started['url']}{batch['links']['results']}", headers=headers).json()["jobs"]
         assert jobs[0]["result"]["word_count"] == 3
+
+        (layout.inbox / "dropped.txt").write_text("one two three four")
+        deadline = time.monotonic() + 30
+        while len(batches := httpx.get(f"{started['url']}/api/v1/batches", headers=headers).json()["batches"]) < 2:
+            assert time.monotonic() < deadline, "the watcher did not submit the file dropped in the inbox"
+            time.sleep(0.2)
+        watched = next(listed for listed in batches if listed["id"] != batch["id"])
+        _wait_until_completed(started["url"], headers, watched)
     finally:
         stopped = down(layout)
-    assert sorted(stopped) == ["gateway", "worker"]
+    assert sorted(stopped) == ["gateway", "scheduler", "watcher", "worker"]
     assert not layout.state_file.exists()
     for process in processes:
         with pytest.raises(ProcessLookupError):
