@@ -60,6 +60,12 @@ if ! port_open 5672; then
     wait_for_port 5672 120 RabbitMQ
 fi
 as_root rabbitmqctl await_startup --timeout 120 >/dev/null
+# Queue depth and consumers per queue for Prometheus (port 15692, /metrics/detailed).
+if ! as_root rabbitmq-plugins is_enabled rabbitmq_prometheus >/dev/null 2>&1; then
+    log "enabling the rabbitmq_prometheus plugin"
+    as_root rabbitmq-plugins enable --quiet rabbitmq_prometheus >/dev/null
+fi
+wait_for_port 15692 60 "RabbitMQ's Prometheus endpoint"
 
 if ! port_open 6379; then
     log "starting Redis"
@@ -81,4 +87,4 @@ if ! port_open 5432; then
     wait_for_port 5432 60 PostgreSQL
 fi
 
-log "ready: RabbitMQ :5672, Redis :6379, PostgreSQL :5432; nginx and prometheus installed"
+log "ready: RabbitMQ :5672 (metrics :15692), Redis :6379, PostgreSQL :5432; nginx and prometheus installed"
