@@ -33,7 +33,13 @@ VERIFIED_CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
-    """The token is missing, malformed, forged, expired, revoked or for someone else."""
+    """The token is missing, malformed, forged, expired, revoked or for someone else.
+
+    ``reason`` (``invalid``, ``expired`` or ``revoked``) is what metrics count by."""
+
+    def __init__(self, detail: str, reason: str = "invalid") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,12 @@ class TokenCodec:
             self._verified[token] = verified
         principal, kid, issued_at = verified
         if principal.expires_at.timestamp() <= time.time():
-            raise InvalidToken("token has expired")
+            raise InvalidToken("token has expired", reason="expired")
         if kid not in trust.keys:
             raise InvalidToken("token is invalid: unknown or retired signing key")
         cut_off = trust.revocations.clients_revoked_before.get(principal.client_id)
         if principal.token_id in trust.revocations.token_ids or (cut_off and issued_at < cut_off.timestamp()):
-            raise InvalidToken("token has been revoked")
+            raise InvalidToken("token has been revoked", reason="revoked")
         return principal
 
     def _verify_signature_and_claims(self, token: str, trust: _TrustSnapshot) -> tuple[Principal, str, float]:
@@ -151,7 +157,7 @@ class TokenCodec:
                 options={f"require_{claim}": True for claim in REQUIRED_CLAIMS},
             )
         except ExpiredSignatureError:
-            raise InvalidToken("token has expired") from None
+            raise InvalidToken("token has expired", reason="expired") from None
         except JWTError as error:
             raise InvalidToken(f"token is invalid: {error}") from None
         tier, scopes = claims.get("tier"), claims.get("scopes")

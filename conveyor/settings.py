@@ -107,6 +107,19 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _url_path(raw: str) -> str:
+    if not raw.startswith("/") or raw.rstrip("/") != raw or " " in raw:
+        raise ValueError("must be a path starting with / and not ending with /, like /metrics")
+    return raw
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port between 1 and 65535")
+    return value
+
+
 def _setting(parse: Callable[[str], Any], default: str, doc: str, secret: bool = False) -> Any:
     """Declare a field read from ``CONVEYOR_<FIELD NAME>``; a secret's value never appears in errors."""
     return dataclasses.field(metadata={"parse": parse, "default": default, "doc": doc, "secret": secret})
@@ -163,6 +176,19 @@ class Settings:
     watch_recursive: bool = _setting(_boolean, "false", "Whether CONVEYOR_WATCH_DIRECTORIES include subdirectories.")
     watch_settle_seconds: int = _setting(
         _positive_int, "2", "Seconds a file must stay unchanged before the watcher submits it."
+    )
+
+    metrics_path: str = _setting(
+        _url_path, "/metrics", "Path where each gateway replica serves its Prometheus metrics (keep it off the public nginx)."
+    )
+    business_metrics_seconds: int = _setting(
+        _positive_int, "15", "How long the gateway reuses the ledger figures (backlog, oldest job, ...) it exports as metrics."
+    )
+    worker_metrics_port: int = _setting(
+        _port, "9191", "Metrics port of worker instance 0; instance N serves on this port + N."
+    )
+    worker_metrics_dir: Path = _setting(
+        Path, "var/worker-metrics", "Parent of each worker instance's Prometheus multiprocess directory (<dir>/<N>, wiped at start)."
     )
 
     def __post_init__(self) -> None:

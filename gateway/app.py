@@ -10,6 +10,7 @@ from functools import partial
 
 from slowapi.errors import RateLimitExceeded
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,13 +20,15 @@ from conveyor.blobs import BlobStore
 from conveyor.broker import create_broker
 from conveyor.ledger import Ledger, create_ledger_engine
 from conveyor.ledger.migrate import require_current
-from conveyor.settings import Settings
+from conveyor.ledger.monitoring import MonitoringLedger
+from conveyor.settings import Settings, SettingsError
 from conveyor.tiers import Tiers
 from gateway.abandoned_batches import SWEEP_INTERVAL_SECONDS, cancel_abandoned_batches
 from conveyor.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
 from gateway.background import every
 from gateway.endpoints import admin, batches, health, results, schedules, tokens, watching, webhooks, workers
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.metrics import BacklogMetrics, RequestMetrics, initialise_series, metrics_endpoint
 from gateway.openapi import openapi
 from gateway.publisher import JobPublisher
 from gateway.rate_limits import RateLimits, RouteClass, handle_rate_limit_exceeded, whole_second_reset
@@ -89,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     server binds, so a misconfigured replica never starts serving.
     """
     settings = settings or Settings.from_env()
+    if any(path == settings.metrics_path for path, *_ in ROUTE_TABLE):
+        raise SettingsError(f"CONVEYOR_METRICS_PATH: {settings.metrics_path} is an API route; choose another path")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tiers = Tiers.load(settings.tiers_file, settings.max_priority)
     engine = create_ledger_engine(settings.database_url)
@@ -121,8 +126,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await publisher.close()
             engine.dispose()
 
+    # Prometheus scrapes each replica directly; the path is kept off the public proxy.
+    backlog = BacklogMetrics(MonitoringLedger(engine), tiers, settings.business_metrics_seconds)
+    metrics = Route(settings.metrics_path, metrics_endpoint([backlog]), methods=["GET"])
+    initialise_series(tiers)
     app = Starlette(
-        routes=build_routes(limits),
+        routes=[*build_routes(limits), metrics],
+        middleware=[Middleware(RequestMetrics)],
         exception_handlers={**EXCEPTION_HANDLERS, RateLimitExceeded: handle_rate_limit_exceeded},
         lifespan=lifespan,
     )

@@ -27,6 +27,7 @@ from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 from conveyor.access_tokens import InvalidToken, TokenCodec
 from gateway.errors import error_response
+from gateway.metrics import RATE_LIMITED, UNAUTHENTICATED
 
 UPLOAD_COST_BYTES = 10 * 1024 * 1024
 _ANONYMOUS = "ip"
@@ -136,5 +137,7 @@ def whole_second_reset(response: Response) -> Response:
 
 async def handle_rate_limit_exceeded(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RateLimitExceeded)
+    principal = getattr(request.state, "principal", None)
+    RATE_LIMITED.labels(principal.tier if principal else UNAUTHENTICATED).inc()
     response = error_response(429, "rate_limited", f"rate limit exceeded: {exc.detail}; see Retry-After")
     return whole_second_reset(request.app.state.limiter._inject_headers(response, request.state.view_rate_limit))

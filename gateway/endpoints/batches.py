@@ -35,6 +35,7 @@ from conveyor.access_tokens import Principal
 from gateway.authentication import authenticate
 from gateway.batch_options import batch_options, requested_pipeline
 from gateway.errors import ApiError
+from gateway.metrics import BACKPRESSURE_REJECTIONS, JOBS_PUBLISHED, UPLOAD_BYTES, UPLOAD_FILES
 from gateway.paging import decode_cursor, encode_cursor, page_size
 from gateway.publisher import BrokerUnavailable
 from gateway.services import GatewayServices, services
@@ -57,10 +58,18 @@ def _tier(gateway: GatewayServices, principal: Principal) -> Tier:
         raise ApiError(403, "unknown_tier", f"{error}; ask an operator to move this client") from None
 
 
+def _refused(error: ApiError) -> ApiError:
+    """``error``, counted as work refused to protect the queues (a backpressure metric)."""
+    BACKPRESSURE_REJECTIONS.labels(error.error).inc()
+    return error
+
+
 def _broker_unavailable() -> ApiError:
-    return ApiError(
-        503, "broker_unavailable", "the job broker is unavailable; nothing was queued, retry later",
-        headers={"Retry-After": str(PUBLISH_RETRY_AFTER_SECONDS)},
+    return _refused(
+        ApiError(
+            503, "broker_unavailable", "the job broker is unavailable; nothing was queued, retry later",
+            headers={"Retry-After": str(PUBLISH_RETRY_AFTER_SECONDS)},
+        )
     )
 
 
@@ -73,10 +82,13 @@ async def _admit(gateway: GatewayServices, client_id: str, tier: Tier, queue_nam
         logger.error("work refused: %s", error)
         raise _broker_unavailable() from None
     if backlog > gateway.settings.max_ready_messages:
-        raise ApiError(
-            503, "backlog_full",
-            f"the {queue_name} queue holds {backlog} waiting jobs (cap {gateway.settings.max_ready_messages}); retry later",
-            headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)},
+        raise _refused(
+            ApiError(
+                503, "backlog_full",
+                f"the {queue_name} queue holds {backlog} waiting jobs (cap {gateway.settings.max_ready_messages}); "
+                "retry later",
+                headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)},
+            )
         )
     open_jobs = await gateway.read_ledger(gateway.ledger.open_jobs, client_id)
     if open_jobs >= tier.max_pending_jobs:
@@ -86,16 +98,20 @@ async def _admit(gateway: GatewayServices, client_id: str, tier: Tier, queue_nam
 
 def _quota_exceeded(open_jobs: int, new_jobs: int, tier: Tier) -> ApiError:
     wanted = f" and this request adds {new_jobs}" if new_jobs else ""
-    return ApiError(
-        429, "quota_exceeded",
-        f"you have {open_jobs} queued or running jobs{wanted}; the {tier.name} tier allows {tier.max_pending_jobs} "
-        "at once: wait for some to finish",
+    return _refused(
+        ApiError(
+            429, "quota_exceeded",
+            f"you have {open_jobs} queued or running jobs{wanted}; the {tier.name} tier allows {tier.max_pending_jobs} "
+            "at once: wait for some to finish",
+        )
     )
 
 
-async def _publish(gateway: GatewayServices, jobs: list[JobRecord], priority: int) -> None:
+async def _publish(gateway: GatewayServices, jobs: list[JobRecord], tier: Tier, priority: int) -> None:
     messages = [PIPELINES[job.pipeline].job_message(job.id, priority) for job in jobs]
     await gateway.publisher.publish(messages)
+    for message in messages:
+        JOBS_PUBLISHED.labels(message.queue_name, tier.name).inc()
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -176,7 +192,7 @@ async def create_batch(request: Request) -> JSONResponse:
         await run_in_threadpool(withdraw_blobs, gateway, created)
         raise
     try:
-        await _publish(gateway, jobs, batch.priority)
+        await _publish(gateway, jobs, tier, batch.priority)
     except BrokerUnavailable as error:
         logger.error("batch %s not queued: %s", batch.id, error)
         reason = "not queued: the job broker was unavailable when the batch was uploaded"
@@ -184,6 +200,8 @@ async def create_batch(request: Request) -> JSONResponse:
         await run_in_threadpool(ledger.release_idempotency_key, batch.id)
         raise _broker_unavailable() from None
     await run_in_threadpool(ledger.mark_published, batch.id)
+    UPLOAD_FILES.labels(tier.name).inc(len(files))
+    UPLOAD_BYTES.labels(tier.name).inc(sum(f.size_bytes for f in files))
     view = batch_view(batch)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 
@@ -261,7 +279,7 @@ async def retry_batch(request: Request) -> JSONResponse:
         raise _quota_exceeded(open_jobs, batch.failed_jobs, tier)
     reopened = await run_in_threadpool(gateway.ledger.reopen_failed_jobs, batch.id)
     try:
-        await _publish(gateway, reopened, batch.priority)
+        await _publish(gateway, reopened, tier, batch.priority)
     except BrokerUnavailable as error:
         logger.error("retry of batch %s not queued: %s", batch.id, error)
         for job in reopened:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 
 from conveyor.credentials import authenticate_client
 from gateway.errors import ApiError
+from gateway.metrics import AUTH_FAILURES
 from gateway.services import services
 
 MAX_FORM_BYTES = 16 * 1024
@@ -55,6 +56,7 @@ async def issue_token(request: Request) -> JSONResponse:
     gateway = services(request)
     client = await run_in_threadpool(authenticate_client, gateway.ledger, client_id, secret)
     if client is None:
+        AUTH_FAILURES.labels("invalid_client").inc()
         raise ApiError(401, "invalid_client", "unknown client or wrong secret", headers=_NO_STORE)
     issued = gateway.tokens.issue(client)
     return JSONResponse(
