@@ -18,12 +18,14 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
 import dramatiq
 from dramatiq.middleware import Middleware
 
+from actors.metrics import LAST_HEARTBEAT
 from conveyor.ledger.maintenance import HEARTBEAT_INTERVAL_SECONDS, MaintenanceLedger
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class WorkerHeartbeat(Middleware):
             self.ledger.record_heartbeat(
                 self.worker_id, socket.gethostname(), os.getpid(), self.queues, self.started_at, self.jobs_in_progress
             )
+            LAST_HEARTBEAT.set(time.time())
         except Exception:
             logger.exception("could not record the heartbeat of worker %s", self.worker_id)
 

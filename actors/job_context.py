@@ -55,6 +55,7 @@ class JobContext:
     output_sha256: str | None = None
     fanned_out: bool = False  # the job's parts will finish it
     stopped: JobStopped | None = None  # set when a checkpoint stopped the job
+    started: float = field(default_factory=time.monotonic)  # when the worker took the message
     _cancel_checked_at: float = 0.0
 
     def checkpoint(self) -> None:

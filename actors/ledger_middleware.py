@@ -32,8 +32,9 @@ import dramatiq
 from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage, TimeLimitExceeded
 
 from actors.job_context import JobCancelled, JobContext, SoftTimeLimitReached, close_job, open_job
+from actors.metrics import JOB_CANCELLATIONS, JOB_DEAD_LETTERS, JOB_RETRIES, JOB_SECONDS, record_job_end
 from conveyor.blobs import BlobStore
-from conveyor.ledger import BatchRecord, Ledger
+from conveyor.ledger import BatchRecord, JobState, Ledger
 from conveyor.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class JobLedger(Middleware):
         context = close_job()
         if context is None:
             return
+        pipeline = context.record.pipeline
+        JOB_SECONDS.labels(pipeline).observe(time.monotonic() - context.started)
         actor = broker.get_actor(message.actor_name)
         if exception is None:
             try:
@@ -133,9 +136,13 @@ class JobLedger(Middleware):
         reason = describe(exception, actor)
         if context.part is not None:
             reason = f"part {context.part}: {reason}"
+        if not message.failed:
+            JOB_RETRIES.labels(pipeline).inc()
+        elif not isinstance(exception, actor.options.get("throws") or ()):  # bad input is the client's, not ours
+            JOB_DEAD_LETTERS.labels(pipeline).inc()
         try:
             if message.failed:
-                self._finished(self.ledger.fail_job(context.record.id, reason))
+                self._finished(context, JobState.FAILED, self.ledger.fail_job(context.record.id, reason))
             elif context.part is None:
                 self.ledger.release_job(context.record.id, reason)
         except Exception:
@@ -145,7 +152,10 @@ class JobLedger(Middleware):
         job_id = context.record.id
         stopped = context.stopped
         if isinstance(stopped, JobCancelled):
-            self._finished(self.ledger.cancel_job(job_id, "cancelled while running", partial(context.result, "cancelled")))
+            batch = self.ledger.cancel_job(job_id, "cancelled while running", partial(context.result, "cancelled"))
+            if batch is not None:
+                JOB_CANCELLATIONS.labels(context.record.pipeline).inc()
+            self._finished(context, JobState.CANCELLED, batch)
             return
         result = context.result
         if isinstance(stopped, SoftTimeLimitReached):
@@ -154,27 +164,31 @@ class JobLedger(Middleware):
         if context.part is not None:
             finished = self.ledger.finish_part(job_id, context.part, result)
             if finished is not None:
-                self._finish_from_parts(job_id, finished, actor)
+                self._finish_from_parts(context, finished, actor)
         elif context.fanned_out:
             finished = self.ledger.finished_parts(job_id)  # every part was already done (a rerun)
             if finished is not None:
-                self._finish_from_parts(job_id, finished, actor)
+                self._finish_from_parts(context, finished, actor)
         else:
-            self._finished(self.ledger.succeed_job(job_id, result, context.output_sha256))
+            self._finished(context, JobState.SUCCEEDED, self.ledger.succeed_job(job_id, result, context.output_sha256))
 
     def _finish_from_parts(
-        self, job_id: str, finished: tuple[dict[str, Any], list[dict[str, Any]]], actor: dramatiq.Actor
+        self, context: JobContext, finished: tuple[dict[str, Any], list[dict[str, Any]]], actor: dramatiq.Actor
     ) -> None:
         job_result, part_results = finished
         aggregate: Aggregator = actor.options[AGGREGATE_PARTS]
         result = aggregate(job_result, part_results)
         if any(part.get("partial") for part in part_results):
             result = partial(result, "a part reached its soft time limit")
-        self._finished(self.ledger.succeed_job(job_id, result))
+        self._finished(context, JobState.SUCCEEDED, self.ledger.succeed_job(context.record.id, result))
 
-    def _finished(self, batch: BatchRecord | None) -> None:
-        """Tell the owner when this outcome ended the batch (for its webhook)."""
-        if batch is not None and batch.finished_at is not None and batch.webhook_state is not None:
+    def _finished(self, context: JobContext, state: JobState, batch: BatchRecord | None) -> None:
+        """Count the job's end if this write made it (``batch`` is ``None`` when the
+        job had already ended), and tell the owner when it ended the batch (for its webhook)."""
+        if batch is None:
+            return
+        record_job_end(context.record, state, batch)
+        if batch.finished_at is not None and batch.webhook_state is not None:
             try:
                 self.on_batch_finished(batch)
             except Exception:

@@ -16,6 +16,7 @@ from typing import Any
 import dramatiq
 import httpx
 
+from actors.metrics import WEBHOOK_DELIVERIES
 from conveyor.ledger import BatchRecord, Ledger
 from conveyor.ledger.schema import WebhookState
 from conveyor.ledger.webhooks import WebhookLedger
@@ -86,11 +87,14 @@ class WebhookSender:
             error = f"{type(failure).__name__}: {failure}"
         attempt = self.webhooks.record_attempt(batch.id, status_code, error, delivered=error is None)
         if error is None:
+            WEBHOOK_DELIVERIES.labels("delivered").inc()
             return
         if attempt >= MAX_ATTEMPTS:
             logger.warning("webhook of batch %s failed %d times; giving up: %s", batch.id, attempt, error)
             self.webhooks.give_up(batch.id)
+            WEBHOOK_DELIVERIES.labels("gave_up").inc()
             return
+        WEBHOOK_DELIVERIES.labels("failed").inc()
         raise WebhookNotDelivered(f"attempt {attempt} of the webhook of batch {batch.id}: {error}")
 
 

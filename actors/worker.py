@@ -1,7 +1,10 @@
 """Worker entry point: ``dramatiq actors.worker`` (settings from ``CONVEYOR_*``).
 
 Builds the broker with Dramatiq's default middleware plus the job ledger
-(placed before Retries, see :mod:`actors.ledger_middleware`),
+(placed before Retries, see :mod:`actors.ledger_middleware`) and Dramatiq's
+Prometheus middleware (port ``dramatiq_prom_port``, directory
+``dramatiq_prom_db``: one of each per worker instance, see
+:func:`conveyor.processes.worker_instance_environment`),
 installs it as Dramatiq's global broker (the CLI consumes from that one) and
 registers every pipeline's actor, the webhook actor and the periodic actors
 on it, with the heartbeat middleware.  Start workers per queue with
@@ -11,11 +14,20 @@ on it, with the heartbeat middleware.  Start workers per queue with
 from __future__ import annotations
 
 import logging
+import os
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import Retries
+from dramatiq.middleware import prometheus as dramatiq_prometheus
 
+# prometheus_client chooses multiprocess values when it is first imported, so
+# the directory Dramatiq's exposition server reads must be set before
+# actors.metrics imports it (the launcher sets both; this covers a bare
+# `dramatiq actors.worker`).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", dramatiq_prometheus.DB_PATH)
+
+from actors import metrics  # noqa: E402
 from actors.heartbeat import WorkerHeartbeat
 from actors.ledger_middleware import JobLedger
 from actors.periodic import PeriodicJobs, register_periodic_actors
@@ -26,7 +38,7 @@ from conveyor.broker import create_broker
 from conveyor.ledger import BatchRecord, Ledger, create_ledger_engine
 from conveyor.ledger.maintenance import MaintenanceLedger
 from conveyor.ledger.migrate import require_current
-from conveyor.pipelines import webhook_message
+from conveyor.pipelines import PIPELINES, webhook_message
 from conveyor.settings import Settings
 
 
@@ -40,7 +52,9 @@ def build_worker_broker(settings: Settings) -> RabbitmqBroker:
         broker.enqueue(webhook_message(batch.id))
 
     broker.add_middleware(JobLedger(ledger, BlobStore(settings.blob_dir), settings, send_webhook), before=Retries)
+    broker.add_middleware(dramatiq_prometheus.Prometheus())
     register_actors(broker)
+    metrics.initialise_series(PIPELINES)
     register_webhook_actor(broker, WebhookSender(ledger, settings))
     broker.add_middleware(WorkerHeartbeat(MaintenanceLedger(engine)))
     register_periodic_actors(broker, PeriodicJobs.from_settings(settings, broker, ledger))

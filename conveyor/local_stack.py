@@ -24,6 +24,8 @@ from conveyor.ledger.migrate import upgrade
 from conveyor.processes import (
     ManagedProcess,
     gateway_command,
+    instance_metrics,
+    reset_metrics_dir,
     scheduler_command,
     start_process,
     wait_until_ready,
@@ -81,6 +83,7 @@ def stack_environment(layout: StackLayout, base: Mapping[str, str]) -> dict[str,
     environment = dict(base)
     environment.setdefault("CONVEYOR_DATABASE_URL", f"sqlite:///{layout.state_dir / 'conveyor.db'}")
     environment.setdefault("CONVEYOR_BLOB_DIR", str(layout.state_dir / "blobs"))
+    environment.setdefault("CONVEYOR_WORKER_METRICS_DIR", str(layout.state_dir / "worker-metrics"))
     if "CONVEYOR_JWT_SECRET" not in environment:
         environment["CONVEYOR_JWT_SECRET"] = _read_or_create_secret(layout.secret_file)
     return environment
@@ -136,6 +139,8 @@ def up(layout: StackLayout, host: str, port: int, base_environment: Mapping[str,
         "CONVEYOR_WATCH_CLIENT_ID": environment.get("CONVEYOR_WATCH_CLIENT_ID", credential["client_id"]),
     }
     worker = worker_command(settings.worker_processes, settings.worker_threads)
+    metrics_port, metrics_dir = instance_metrics(settings, 0)
+    reset_metrics_dir(metrics_dir)
 
     processes: list[ManagedProcess] = []
     try:
@@ -144,7 +149,7 @@ def up(layout: StackLayout, host: str, port: int, base_environment: Mapping[str,
         )
         processes.append(gateway)
         for name, command, extra_environment in (
-            ("worker", worker, worker_environment(settings.worker_threads)),
+            ("worker", worker, worker_environment(settings.worker_threads, metrics_port, metrics_dir)),
             ("scheduler", scheduler_command(), {}),
             ("watcher", watcher_command(), watcher_environment),
         ):

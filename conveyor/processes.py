@@ -9,6 +9,7 @@ session (process group), so stopping it also stops the children Dramatiq forks.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from conveyor.pipelines import queue_names
+from conveyor.settings import Settings
 
 GRACEFUL_STOP_SECONDS = 30.0
 
@@ -50,10 +52,35 @@ def watcher_command() -> list[str]:
     return [sys.executable, "-m", "watcher"]
 
 
-def worker_environment(threads: int) -> dict[str, str]:
-    """Prefetch equal to the thread count: messages held in a worker's buffer no
-    longer obey RabbitMQ priorities, so the buffer stays as small as useful."""
-    return {"dramatiq_queue_prefetch": str(threads)}
+def worker_environment(threads: int, metrics_port: int, metrics_dir: Path, metrics_host: str = "127.0.0.1") -> dict[str, str]:
+    """The environment of one worker instance (a ``dramatiq`` process group).
+
+    Prefetch equals the thread count: messages held in a worker's buffer no
+    longer obey RabbitMQ priorities, so the buffer stays as small as useful.
+    Each instance serves its metrics on its own port from its own
+    multiprocess directory (shared by its processes); two instances sharing
+    either would mix their figures.  prometheus_client reads the directory
+    when it is imported, so it is set here, before the process starts.
+    """
+    return {
+        "dramatiq_queue_prefetch": str(threads),
+        "dramatiq_prom_host": metrics_host,
+        "dramatiq_prom_port": str(metrics_port),
+        "dramatiq_prom_db": str(metrics_dir),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+
+
+def instance_metrics(settings: Settings, instance: int) -> tuple[int, Path]:
+    """Worker instance ``instance``'s metrics port and multiprocess directory."""
+    return settings.worker_metrics_port + instance, settings.worker_metrics_dir / str(instance)
+
+
+def reset_metrics_dir(path: Path) -> None:
+    """Empty a worker instance's multiprocess directory before it starts: files
+    left by an earlier run would add their old counts to the new ones."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
 
 
 @dataclass(frozen=True)

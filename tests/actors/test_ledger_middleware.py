@@ -4,6 +4,7 @@ redelivery."""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries
+from prometheus_client import REGISTRY
 
 from actors.job_context import current_job
 from actors.ledger_middleware import JobLedger
@@ -181,3 +183,44 @@ def test_a_result_the_ledger_could_not_record_is_computed_again(
         broker.close()
     (done,) = ledger.list_jobs(batch.id)
     assert (done.state, done.attempts, done.result) == (JobState.SUCCEEDED, 2, {"n": 1})
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_metrics_count_each_job_end_once_with_its_retries_and_dead_letters(stub, ledger: Ledger, client_id: str) -> None:
+    broker, worker = stub
+    tries: collections.Counter[str] = collections.Counter()
+
+    @dramatiq.actor(broker=broker, queue_name="t", throws=(BadInput,), max_retries=1, min_backoff=10, max_backoff=20)
+    def work(job_id: str) -> None:
+        name = current_job().record.filename
+        tries[name] += 1
+        if name == "bad":
+            raise BadInput("unreadable")
+        if name == "broken" or (name == "flaky" and tries[name] == 1):
+            raise ConnectionError("upstream hiccup")
+
+    counted = [
+        ("conveyor_jobs_finished_total", {"pipeline": "document", "state": "SUCCEEDED"}),
+        ("conveyor_jobs_finished_total", {"pipeline": "document", "state": "FAILED"}),
+        ("conveyor_job_bytes_processed_total", {"pipeline": "document"}),
+        ("conveyor_job_retries_total", {"pipeline": "document"}),
+        ("conveyor_job_dead_letters_total", {"pipeline": "document"}),
+        ("conveyor_job_duration_seconds_count", {"pipeline": "document"}),
+        ("conveyor_batches_finished_total", {"status": "PARTIALLY_COMPLETED"}),
+    ]
+    before = [_sample(name, **labels) for name, labels in counted]
+    names = ("ok", "bad", "flaky", "broken")
+    batch, jobs = ledger.create_batch(client_id, 1, [NewJob("document", name, "b" * 64, 10) for name in names])
+    _run(broker, work, [job.id for job in jobs])
+    _run(broker, work, [jobs[0].id])  # a redelivery of an ended job: skipped, counted nowhere
+    grown = [_sample(name, **labels) - earlier for (name, labels), earlier in zip(counted, before)]
+
+    assert ledger.get_batch(batch.id, client_id).status == BatchStatus.PARTIALLY_COMPLETED
+    # 2 succeeded (ok, flaky) of 10 bytes each, 2 failed (bad, broken); flaky and broken
+    # were retried once; only broken was dead-lettered (bad input is the client's
+    # error, not an operator's); 6 messages ran.
+    assert grown == [2, 2, 20, 2, 1, 6, 1]

@@ -12,6 +12,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries
+from prometheus_client import REGISTRY
 
 from actors import webhooks
 from actors.job_context import current_job
@@ -72,8 +73,20 @@ def _finish_batch(ledger: Ledger, broker: StubBroker, callback_url: str):
     return client, batch
 
 
+def _outcomes() -> dict[str, float]:
+    return {
+        outcome: REGISTRY.get_sample_value("conveyor_webhook_deliveries_total", {"outcome": outcome}) or 0.0
+        for outcome in ("delivered", "failed", "gave_up")
+    }
+
+
+def _grown(before: dict[str, float]) -> dict[str, float]:
+    return {outcome: count - before[outcome] for outcome, count in _outcomes().items()}
+
+
 @pytest.mark.parametrize("receiver", [1], indirect=True)
 def test_a_signed_summary_is_delivered_after_a_failed_attempt(ledger: Ledger, broker, receiver: Receiver) -> None:
+    before = _outcomes()
     client, batch = _finish_batch(ledger, broker, receiver.url)
     assert len(receiver.received) == 2
     body, signature = receiver.received[-1]
@@ -90,13 +103,16 @@ def test_a_signed_summary_is_delivered_after_a_failed_attempt(ledger: Ledger, br
     broker.enqueue(webhook_message(batch.id))  # a redelivered message sends nothing more
     broker.join(WEBHOOKS.queue_name, timeout=10_000)
     assert len(receiver.received) == 2
+    assert _grown(before) == {"delivered": 1, "failed": 1, "gave_up": 0}
 
 
 @pytest.mark.parametrize("receiver", [100], indirect=True)
 def test_a_receiver_that_keeps_failing_is_given_up_on_after_the_last_attempt(
     ledger: Ledger, broker, receiver: Receiver
 ) -> None:
+    before = _outcomes()
     _, batch = _finish_batch(ledger, broker, receiver.url)
     attempts = WebhookLedger(ledger.engine).attempts(batch.id)
     assert [(a.attempt, a.error) for a in attempts] == [(1, "HTTP 500"), (2, "HTTP 500"), (3, "HTTP 500")]
     assert ledger.find_batch(batch.id).webhook_state == "FAILED"
+    assert _grown(before) == {"delivered": 0, "failed": 2, "gave_up": 1}

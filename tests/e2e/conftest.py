@@ -17,6 +17,7 @@ from conveyor.pipelines import queue_names
 from conveyor.processes import (
     ManagedProcess,
     gateway_command,
+    reset_metrics_dir,
     start_process,
     wait_until_ready,
     worker_command,
@@ -116,21 +117,31 @@ def gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
 WORKLOADS_DIR = Path(__file__).parent
 
 
+@dataclass(frozen=True)
+class WorkerInstance(ManagedProcess):
+    metrics_url: str = ""  # where this instance's Prometheus metrics are served
+
+
 @pytest.fixture
 def start_worker(
-    service_environment: dict[str, str], service_settings: Settings, tmp_path: Path
-) -> Iterator[Callable[..., ManagedProcess]]:
-    """Starts a worker group when the test asks (``workloads=True`` adds the
-    test pipelines of ``workloads.py`` and their queue); stops them at the end."""
+    service_environment: dict[str, str], service_settings: Settings, tmp_path: Path, free_port: Callable[[], int]
+) -> Iterator[Callable[..., WorkerInstance]]:
+    """Starts a worker instance when the test asks (``workloads=True`` adds the
+    test pipelines of ``workloads.py`` and their queue), with its own metrics
+    port and multiprocess directory; stops them at the end."""
     started: list[ManagedProcess] = []
 
-    def start(workloads: bool = False, threads: int | None = None) -> ManagedProcess:
+    def start(
+        workloads: bool = False, threads: int | None = None, queues: list[str] | None = None
+    ) -> WorkerInstance:
         threads = threads or service_settings.worker_threads
-        environment = {**service_environment, **worker_environment(threads)}
-        modules, queues = ["actors.worker"], None
+        metrics_port, metrics_dir = free_port(), tmp_path / f"worker-metrics-{len(started)}"
+        reset_metrics_dir(metrics_dir)
+        environment = {**service_environment, **worker_environment(threads, metrics_port, metrics_dir)}
+        modules = ["actors.worker"]
         if workloads:
             modules.append("workloads")
-            queues = [*queue_names(), "workloads"]
+            queues = [*(queues or queue_names()), "workloads"]
             environment["PYTHONPATH"] = str(WORKLOADS_DIR)
         process = start_process(
             "worker",
@@ -140,7 +151,9 @@ def start_worker(
             tmp_path,
         )
         started.append(process)
-        return process
+        return WorkerInstance(
+            name=process.name, pid=process.pid, log_path=process.log_path, metrics_url=f"http://127.0.0.1:{metrics_port}"
+        )
 
     yield start
     for process in started:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.local_stack import StackError, StackLayout, down, up
 
@@ -33,7 +34,8 @@ def test_up_serves_a_working_credential_watches_the_inbox_and_down_stops_everyth
     tmp_path: Path, service_environment: dict[str, str], free_port
 ) -> None:
     layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
-    environment = _local_defaults_only(service_environment)
+    metrics_port = free_port()
+    environment = {**_local_defaults_only(service_environment), "CONVEYOR_WORKER_METRICS_PORT": str(metrics_port)}
     port = free_port()
     started = up(layout, "127.0.0.1", port, environment)
     processes = json.loads(layout.state_file.read_text())["processes"]
@@ -67,6 +69,7 @@ def test_up_serves_a_working_credential_watches_the_inbox_and_down_stops_everyth
             time.sleep(0.2)
         watched = next(listed for listed in batches if listed["id"] != batch["id"])
         _wait_until_completed(started["url"], headers, watched)
+        assert _documents_succeeded(metrics_port) == 2
     finally:
         stopped = down(layout)
     assert sorted(stopped) == ["gateway", "scheduler", "watcher", "worker"]
@@ -75,6 +78,31 @@ def test_up_serves_a_working_credential_watches_the_inbox_and_down_stops_everyth
         with pytest.raises(ProcessLookupError):
             os.killpg(process["pid"], 0)
     assert down(layout) == []
+
+    # The worker instance's metrics directory is wiped at each start: no count survives a restart.
+    up(layout, "127.0.0.1", free_port(), environment)
+    try:
+        assert _documents_succeeded(metrics_port) == 0
+    finally:
+        down(layout)
+
+
+def _documents_succeeded(metrics_port: int) -> float:
+    """What worker instance 0 reports on its metrics port (it serves once its processes have booted)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the worker's metrics port never answered"
+            time.sleep(0.2)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return samples.get(("conveyor_jobs_finished_total", (("pipeline", "document"), ("state", "SUCCEEDED"))), 0.0)
 
 
 def test_up_keeps_the_development_credential_across_restarts(

@@ -15,7 +15,7 @@ from conveyor.credentials import register_client
 from conveyor.ledger import Ledger, create_ledger_engine
 from conveyor.ledger.database import read_transaction, write_transaction
 from conveyor.ledger.schema import periodic_runs, schedules
-from conveyor.processes import ManagedProcess, scheduler_command, start_process, worker_command, worker_environment
+from conveyor.processes import ManagedProcess, scheduler_command, start_process
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 from process_waits import wait_for
@@ -31,7 +31,7 @@ def _early_in_a_minute() -> None:
 
 
 def test_two_schedulers_run_a_due_schedule_once(
-    gateway, service_environment: dict[str, str], service_settings: Settings, tmp_path: Path, make_client
+    gateway, start_worker, service_environment: dict[str, str], service_settings: Settings, tmp_path: Path, make_client
 ) -> None:
     engine = create_ledger_engine(service_settings.database_url)
     ledger = Ledger(engine)
@@ -41,21 +41,9 @@ def test_two_schedulers_run_a_due_schedule_once(
     token = gateway.token(make_client(tier="premium"))
     headers = {"Authorization": f"Bearer {token}"}
 
-    environment = {
-        **service_environment,
-        **worker_environment(4),
-    }
-    processes: list[ManagedProcess] = []
+    environment = service_environment
+    processes: list[ManagedProcess] = [start_worker(queues=["documents", "maintenance"])]
     try:
-        processes.append(
-            start_process(
-                "worker",
-                worker_command(1, 4, ["documents", "maintenance"]),
-                environment,
-                tmp_path / "worker.log",
-                tmp_path,
-            )
-        )
         template = gateway.upload(token, {"report.txt": b"quarterly numbers " * 50, "notes.md": b"# notes\nsome text"})
         assert gateway.wait_for_batch(token, template["id"])["status"] == "COMPLETED"
 
