@@ -1,0 +1,151 @@
+"""A real Prometheus, configured from the repository's ``prometheus/`` folder,
+scraping a running gateway, worker and RabbitMQ: every target is up, every rule
+evaluates, the job counters equal the ledger's, queue depth series exist, and
+every metric the dashboards and rules read is really exported."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from process_waits import wait_for
+from promql_names import dashboard_and_rule_metrics
+
+from conveyor.pipelines import queue_names
+from conveyor.processes import ManagedProcess, start_process
+from conveyor.prometheus_server import prepare_configuration, prometheus_command
+
+# Each passes the gateway's checks; the last two fail when a worker reads them.
+DOCUMENTS = {
+    "a.txt": b"plain words for the first document",
+    "b.md": b"# Title\n\nsome markdown body\n",
+    "c.csv": b"name,value\nx,1\ny,2\n",
+    "d.json": b'{"title": "four"}',
+    "broken.json": b'{"unterminated": ',
+    "ragged.csv": b"one column\nonly\n",
+}
+RABBITMQ_METRICS = "127.0.0.1:15692"
+# Exported only where a node exporter runs (none on a test machine).
+HOST_METRIC_PREFIX = "node_"
+
+
+@dataclass
+class Prometheus:
+    url: str
+    process: ManagedProcess
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def api(self, path: str, **params: str) -> object:
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def vector(self, expression: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """The instant vector of ``expression``: sorted label pairs → value."""
+        result = self.api("query", query=expression)["result"]
+        return {tuple(sorted(sample["metric"].items())): float(sample["value"][1]) for sample in result}
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Callable[..., Prometheus]]:
+    """``start_prometheus({job: [host:port, ...]})`` runs Prometheus on the repository's
+    configuration with those targets, scraping every second; stopped at the end."""
+    started: list[ManagedProcess] = []
+
+    def start(targets: dict[str, list[str]]) -> Prometheus:
+        port = free_port()
+        config = prepare_configuration(
+            tmp_path / "prometheus", {**targets, "prometheus": [f"127.0.0.1:{port}"]}, scrape_interval="1s"
+        )
+        process = start_process(
+            "prometheus",
+            prometheus_command(config, tmp_path / "prometheus-data", "127.0.0.1", port),
+            os.environ,
+            tmp_path / "prometheus.log",
+            tmp_path,
+        )
+        started.append(process)
+        prometheus = Prometheus(url=f"http://127.0.0.1:{port}", process=process)
+        wait_for(prometheus.ready, 30, "Prometheus ready", [process])
+        return prometheus
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def test_prometheus_sees_every_part_and_counts_what_the_ledger_counts(
+    start_gateway, start_worker, make_client, start_prometheus, rabbitmq_url: str
+) -> None:
+    gateway = start_gateway(CONVEYOR_BUSINESS_METRICS_SECONDS="1")
+    worker = start_worker()
+    token = gateway.token(make_client(tier="standard"))
+    batch = gateway.wait_for_batch(token, gateway.upload(token, DOCUMENTS)["id"])
+    assert (batch["status"], batch["counts"]["succeeded"], batch["counts"]["failed"]) == ("PARTIALLY_COMPLETED", 4, 2)
+
+    prometheus = start_prometheus(
+        {
+            "conveyor-gateway": [urlsplit(gateway.url).netloc],
+            "conveyor-worker": [urlsplit(worker.metrics_url).netloc],
+            "rabbitmq": [RABBITMQ_METRICS],
+            "rabbitmq-detailed": [RABBITMQ_METRICS],
+        }
+    )
+    processes = [gateway.process, worker, prometheus.process]
+
+    def targets_up() -> list[dict] | None:
+        targets = prometheus.api("targets")["activeTargets"]
+        return targets if targets and all(target["health"] == "up" for target in targets) else None
+
+    targets = wait_for(targets_up, 60, "every scrape target up", processes)
+    assert {target["labels"]["job"] for target in targets} == {
+        "conveyor-gateway", "conveyor-worker", "rabbitmq", "rabbitmq-detailed", "prometheus"
+    }
+
+    # What the ledger recorded is what Prometheus counts.
+    finished = {"SUCCEEDED": 4.0, "FAILED": 2.0, "CANCELLED": 0.0}
+    wait_for(
+        lambda: prometheus.vector("sum by (state) (conveyor_jobs_finished_total)")
+        == {(("state", state),): count for state, count in finished.items()},
+        30,
+        "job counters equal to the ledger's",
+        processes,
+    )
+    assert prometheus.vector('conveyor_batches_finished_total{status="PARTIALLY_COMPLETED"}') != {}
+    assert sum(prometheus.vector('conveyor_batches_finished_total{status="PARTIALLY_COMPLETED"}').values()) == 1
+    assert sum(prometheus.vector('conveyor_gateway_upload_files_total{tier="standard"}').values()) == len(DOCUMENTS)
+    assert sum(prometheus.vector("conveyor_gateway_jobs_published_total").values()) == len(DOCUMENTS)
+    assert sum(prometheus.vector('dramatiq_messages_total{actor_name="process_document"}').values()) == len(DOCUMENTS)
+    assert sum(prometheus.vector("conveyor_backlog_jobs").values()) == 0
+
+    # Queue depth and consumers of this test's vhost, per job queue.
+    vhost = urlsplit(rabbitmq_url).path.lstrip("/")
+    ready = prometheus.vector(f'rabbitmq_detailed_queue_messages_ready{{vhost="{vhost}"}}')
+    assert {dict(labels)["queue"] for labels in ready} >= set(queue_names())
+    consumers = prometheus.vector(f'rabbitmq_detailed_queue_consumers{{vhost="{vhost}",queue="documents"}}')
+    assert list(consumers.values()) == [1.0]
+
+    # Every recording and alert rule evaluates without error.
+    def evaluated_rules() -> list[dict] | None:
+        rules = [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
+        return rules if all(not rule["lastEvaluation"].startswith("0001-") for rule in rules) else None
+
+    rules = wait_for(evaluated_rules, 30, "every rule evaluated", processes)
+    assert len(rules) >= 25
+    assert [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"] == []
+
+    # Every metric a dashboard panel or a rule reads is exported by this stack.
+    exported = set(prometheus.api("label/__name__/values"))
+    wanted = {name for name in dashboard_and_rule_metrics() if not name.startswith(HOST_METRIC_PREFIX)}
+    assert len(wanted) > 20
+    assert sorted(wanted - exported) == []
