@@ -11,6 +11,7 @@ the same figures, so rules aggregate them with ``max``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -31,6 +32,9 @@ from conveyor.tiers import Tiers
 logger = logging.getLogger(__name__)
 
 UNMATCHED_ROUTE = "unmatched"
+# Any other method a client sends is counted under one label, so series stay few.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 UNAUTHENTICATED = "unauthenticated"
 AUTH_FAILURE_REASONS = ("missing_token", "invalid_token", "expired_token", "revoked_token", "insufficient_scope", "invalid_client")
 BACKPRESSURE_REASONS = ("backlog_full", "broker_unavailable", "quota_exceeded")
@@ -97,10 +101,17 @@ class RequestMetrics:
         finally:
             IN_FLIGHT.dec()
             route = scope.get("route")  # set by the router when a path matched
-            template = getattr(route, "path", UNMATCHED_ROUTE)
-            method = scope["method"]
-            REQUEST_SECONDS.labels(template, method).observe(time.perf_counter() - started)
-            REQUESTS.labels(template, method, str(status)).inc()
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
+            count, duration = _request_series(getattr(route, "path", UNMATCHED_ROUTE), method, status)
+            duration.observe(time.perf_counter() - started)
+            count.inc()
+
+
+@functools.cache
+def _request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    """The series of one route, method and status, looked up once (a label
+    lookup takes a lock; routes, known methods and statuses are few)."""
+    return REQUESTS.labels(route, method, str(status)), REQUEST_SECONDS.labels(route, method)
 
 
 class BacklogMetrics(Collector):

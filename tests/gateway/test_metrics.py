@@ -55,6 +55,7 @@ def test_requests_are_counted_by_route_template_method_and_status(api: TestClien
         assert api.get("/api/v1/batches/no-such-batch", headers=headers).status_code == 404
     assert api.get("/no/such/route").status_code == 404
     assert api.put("/api/v1/batches").status_code == 405
+    assert api.request("BREW", "/no/such/route").status_code == 404
     after = scrape(api)
 
     def grew(name: str, **labels: str) -> float:
@@ -64,6 +65,8 @@ def test_requests_are_counted_by_route_template_method_and_status(api: TestClien
     assert grew("conveyor_gateway_request_duration_seconds_count", route=template, method="GET") == 3
     assert grew("conveyor_gateway_requests_total", route="unmatched", method="GET", status="404") == 1
     assert grew("conveyor_gateway_requests_total", route="/api/v1/batches", method="PUT", status="405") == 1
+    assert grew("conveyor_gateway_requests_total", route="unmatched", method="OTHER", status="404") == 1
+    assert not any(dict(labels).get("method") == "BREW" for _, labels in after), "unknown methods share one label"
     assert not any("no-such-batch" in dict(labels).get("route", "") for _, labels in after), "raw paths never become labels"
     assert value(after, "conveyor_gateway_requests_in_flight") == 1  # the scrape itself
 
