@@ -40,6 +40,40 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be zero or a positive number")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value < 1:
+        raise ValueError("must be at least 0 and below 1")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw) if raw.strip() else None
+
+
 def _priority_ceiling(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= 255:
@@ -191,9 +225,34 @@ class Settings:
         Path, "var/worker-metrics", "Parent of each worker instance's Prometheus multiprocess directory (<dir>/<N>, wiped at start)."
     )
 
+    autoscaler_prometheus_url: str = _setting(_http_url, "http://127.0.0.1:9090", "Prometheus the autoscaler reads the load from.")
+    autoscaler_interval_seconds: float = _setting(_positive_float, "15", "Seconds between two autoscaler decisions.")
+    autoscaler_min_workers: int = _setting(_non_negative_int, "1", "Fewest worker instances the autoscaler keeps.")
+    autoscaler_max_workers: int = _setting(_positive_int, "4", "Most worker instances the autoscaler starts.")
+    autoscaler_target_backlog_per_worker: float = _setting(
+        _positive_float, "100", "Jobs waiting or running that one worker instance should carry (the backlog term)."
+    )
+    autoscaler_tolerance: float = _setting(
+        _fraction, "0.1", "Relative change from the current count below which the autoscaler does nothing."
+    )
+    autoscaler_stabilization_seconds: float = _setting(
+        _non_negative_float, "300", "A scale-down goes only to the highest recommendation of this window."
+    )
+    autoscaler_max_step: int = _setting(_positive_int, "2", "Most instances one decision starts or stops.")
+    autoscaler_backend: str = _setting(
+        _choice("local", "systemd"), "local", "How worker instances run: local process groups or systemd's worker@N units."
+    )
+    autoscaler_state_dir: Path = _setting(Path, "var/workers", "Pid files of the local backend's worker instances.")
+    autoscaler_metrics_port: int = _setting(_port, "9290", "Port of the autoscaler's own metrics.")
+    autoscaler_worker_targets_file: Path | None = _setting(
+        _optional_path, "", "Prometheus file-discovery targets the autoscaler rewrites with the running worker instances."
+    )
+
     def __post_init__(self) -> None:
         if self.chunk_overlap >= self.chunk_size:
             raise SettingsError(f"{PREFIX}CHUNK_OVERLAP: must be smaller than {PREFIX}CHUNK_SIZE")
+        if self.autoscaler_min_workers > self.autoscaler_max_workers:
+            raise SettingsError(f"{PREFIX}AUTOSCALER_MIN_WORKERS: must not exceed {PREFIX}AUTOSCALER_MAX_WORKERS")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
