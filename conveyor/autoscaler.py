@@ -2,7 +2,8 @@
 start or drain worker instances through a backend.
 
 It never acts on a guess: when Prometheus is unreachable or lacks the queue
-depth, or the backend fails, it holds the current count, counts the error and
+depth, or the backend fails, it holds the current count (only raising it to
+the configured minimum, which needs no load figure), counts the error and
 says so.  Scale-up starts the lowest free instance numbers; scale-down drains
 the highest-numbered instances one by one (SIGTERM; running jobs finish).
 After every change it rewrites the worker targets file Prometheus discovers
@@ -103,6 +104,8 @@ class Autoscaler:
             load = self.reader.read()
         except LoadUnavailable as error:
             self._error("prometheus", error, len(running))
+            if len(running) < self.decider.policy.min_workers and not self.dry_run:
+                self._enforce_minimum()  # safe whatever the load: the operator's floor
             return None
         decision = self.decider.decide(load, len(running), self.clock())
         self.metrics.desired.set(decision.desired)
@@ -117,6 +120,12 @@ class Autoscaler:
 
     def _apply(self, desired: int) -> None:
         self.metrics.current.set(len(scale_to(self.backend, desired, self._publish_targets)))
+
+    def _enforce_minimum(self) -> None:
+        try:
+            self._apply(self.decider.policy.min_workers)
+        except BackendError as error:
+            self._error("backend", error, None)
 
     def _publish_targets(self, running: list[int]) -> None:
         if self.worker_targets is not None and not self.dry_run:

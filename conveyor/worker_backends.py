@@ -14,7 +14,9 @@ which lets every running job finish (Dramatiq's worker shutdown timeout is
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from conveyor.processes import ManagedProcess, start_process
-from conveyor.settings import Settings
+from conveyor.settings import PREFIX, Settings
 
 logger = logging.getLogger("conveyor.workers")
 
@@ -51,12 +53,34 @@ def worker_instance_command(instance: int) -> list[str]:
 
 
 class LocalBackend:
-    """Worker instances as local process groups; ``state_dir`` holds ``<N>.pid`` and ``worker-<N>.log``."""
+    """Worker instances as local process groups; ``state_dir`` holds ``<N>.pid``
+    and ``worker-<N>.log``, and may hold the pool's ``environment.json``: the
+    ``CONVEYOR_*`` settings every instance of the pool starts with, whoever
+    starts it (the autoscaler, or an operator's ``platform/scale.py up``)."""
 
     def __init__(self, state_dir: Path, environment: Mapping[str, str], cwd: Path) -> None:
         self.pid_dir = self.log_dir = state_dir
-        self.environment = dict(environment)
+        self.environment = {**environment, **self._saved_settings()}
         self.cwd = cwd
+
+    @property
+    def _environment_file(self) -> Path:
+        return self.pid_dir / "environment.json"
+
+    def _saved_settings(self) -> dict[str, str]:
+        try:
+            return json.loads(self._environment_file.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def save_settings(self, environment: Mapping[str, str]) -> None:
+        """Make ``environment``'s ``CONVEYOR_*`` settings the pool's (mode 0600: they hold secrets)."""
+        settings = {name: value for name, value in environment.items() if name.startswith(PREFIX)}
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self._environment_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(settings, file)
+        self.environment.update(settings)
 
     def _process(self, instance: int) -> ManagedProcess | None:
         try:

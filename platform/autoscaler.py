@@ -46,6 +46,7 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per query otherwise
 
     registry = CollectorRegistry()
     metrics = AutoscalerMetrics(registry)

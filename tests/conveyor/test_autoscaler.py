@@ -95,6 +95,13 @@ def test_without_the_load_it_holds_and_counts_the_error(caplog: pytest.LogCaptur
     assert "holding 3 workers" in caplog.text
 
 
+def test_without_the_load_it_still_starts_the_configured_minimum() -> None:
+    backend = InstanceTable()
+    scaler, _ = autoscaler(ScriptedLoad(LoadUnavailable("no series")), backend)
+    assert scaler.step() is None
+    assert backend.calls == ["start 0"]
+
+
 def test_a_failing_backend_holds_too() -> None:
     scaler, registry = autoscaler(ScriptedLoad(busy(1000)), InstanceTable(fail=True))
     assert scaler.step() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conveyor.local_stack import StackError, StackLayout, down, up
+from conveyor.local_stack import StackError, StackLayout, StackPorts, down, up
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -21,6 +22,13 @@ def _local_defaults_only(environment: dict[str, str]) -> dict[str, str]:
     """The test's environment (its vhost) without the settings ``up`` must default itself."""
     own = ("CONVEYOR_DATABASE_URL", "CONVEYOR_BLOB_DIR", "CONVEYOR_JWT_SECRET")
     return {name: value for name, value in environment.items() if name not in own}
+
+
+def _free_ports(free_port) -> StackPorts:
+    return StackPorts(
+        http=free_port(), https=free_port(), gateways=(free_port(), free_port()), prometheus=free_port(),
+        autoscaler_metrics=free_port(),
+    )
 
 
 def _wait_until_completed(url: str, headers: dict[str, str], batch: dict) -> None:
@@ -36,15 +44,21 @@ def test_up_serves_a_working_credential_watches_the_inbox_and_down_stops_everyth
     layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
     metrics_port = free_port()
     environment = {**_local_defaults_only(service_environment), "CONVEYOR_WORKER_METRICS_PORT": str(metrics_port)}
-    port = free_port()
-    started = up(layout, "127.0.0.1", port, environment)
+    ports = _free_ports(free_port)
+    started = up(layout, "127.0.0.1", ports, environment)
     processes = json.loads(layout.state_file.read_text())["processes"]
+    worker_pids = [int(pid_file.read_text()) for pid_file in layout.workers_dir.glob("*.pid")]
     try:
-        assert started["url"] == f"http://127.0.0.1:{port}"
-        assert {p["name"] for p in processes} == {"gateway", "worker", "scheduler", "watcher"}
+        assert started["url"] == f"http://127.0.0.1:{ports.http}"
+        assert {p["name"] for p in processes} == {
+            "gateway-1", "gateway-2", "nginx", "prometheus", "autoscaler", "scheduler", "watcher"
+        }
+        assert len(worker_pids) == 1, "the autoscaler starts the minimum of one worker at once"
         assert (layout.state_dir / "conveyor.db").exists() and layout.secret_file.exists()
         with pytest.raises(StackError, match="already running"):
-            up(layout, "127.0.0.1", free_port(), environment)
+            up(layout, "127.0.0.1", _free_ports(free_port), environment)
+        assert httpx.get(f"{started['https_url']}/api/v1/ready", verify=False).status_code == 200
+        assert httpx.get(f"{started['prometheus_url']}/-/ready").status_code == 200
 
         token = httpx.post(
             f"{started['url']}/api/v1/auth/token",
@@ -72,15 +86,16 @@ def test_up_serves_a_working_credential_watches_the_inbox_and_down_stops_everyth
         assert _documents_succeeded(metrics_port) == 2
     finally:
         stopped = down(layout)
-    assert sorted(stopped) == ["gateway", "scheduler", "watcher", "worker"]
+    assert stopped[:2] == ["autoscaler", "worker-0"], "the autoscaler stops before its workers are drained"
+    assert sorted(stopped[2:]) == ["gateway-1", "gateway-2", "nginx", "prometheus", "scheduler", "watcher"]
     assert not layout.state_file.exists()
-    for process in processes:
+    for process in [*processes, *({"pid": pid} for pid in worker_pids)]:
         with pytest.raises(ProcessLookupError):
             os.killpg(process["pid"], 0)
     assert down(layout) == []
 
     # The worker instance's metrics directory is wiped at each start: no count survives a restart.
-    up(layout, "127.0.0.1", free_port(), environment)
+    up(layout, "127.0.0.1", _free_ports(free_port), environment)
     try:
         assert _documents_succeeded(metrics_port) == 0
     finally:
@@ -111,20 +126,21 @@ def test_up_keeps_the_development_credential_across_restarts(
     layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
     environment = _local_defaults_only(service_environment)
     try:
-        first = up(layout, "127.0.0.1", free_port(), environment)
+        first = up(layout, "127.0.0.1", _free_ports(free_port), environment)
     finally:
         down(layout)
     try:
-        second = up(layout, "127.0.0.1", free_port(), environment)
+        second = up(layout, "127.0.0.1", _free_ports(free_port), environment)
     finally:
         down(layout)
     assert (second["client_id"], second["client_secret"]) == (first["client_id"], first["client_secret"])
 
 
-def test_up_refuses_a_port_in_use(tmp_path: Path, service_environment: dict[str, str]) -> None:
+def test_up_refuses_a_port_in_use(tmp_path: Path, service_environment: dict[str, str], free_port) -> None:
     layout = StackLayout(root=REPOSITORY, state_dir=tmp_path / "var")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        with pytest.raises(StackError, match="already in use"):
-            up(layout, "127.0.0.1", busy.getsockname()[1], service_environment)
+        ports = dataclasses.replace(_free_ports(free_port), prometheus=busy.getsockname()[1])
+        with pytest.raises(StackError, match=f"{ports.prometheus} already in use"):
+            up(layout, "127.0.0.1", ports, service_environment)
