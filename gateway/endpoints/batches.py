@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from conveyor.ledger import BatchRecord, BatchStatus, DuplicateIdempotencyKey, JobRecord, NewJob
+from conveyor.ledger import BatchRecord, BatchStatus, DuplicateIdempotencyKey, JobRecord, JobState, NewJob
 from conveyor.ledger.schema import WebhookState
 from conveyor.pipelines import PIPELINES, webhook_message
 from conveyor.tiers import Tier, TierError
@@ -126,12 +126,29 @@ def _fingerprint(files: list[ReceivedFile]) -> str:
     return hashlib.sha256(json.dumps([[f.filename, f.blob_sha256] for f in files]).encode()).hexdigest()
 
 
-def _replay(earlier: BatchRecord, fingerprint: str, key: str) -> JSONResponse:
+def _check_same_upload(earlier: BatchRecord, fingerprint: str, key: str) -> None:
     if earlier.request_fingerprint != fingerprint:
         raise ApiError(
             409, "idempotency_conflict",
             f"Idempotency-Key {key!r} was used for a different upload (batch {earlier.id}); use a new key",
         )
+
+
+async def _finish_publishing(gateway: GatewayServices, batch: BatchRecord, tier: Tier) -> None:
+    """Publish the waiting jobs of a batch whose first request stopped before it
+    was marked published (its replica died, the client retried with the same
+    key).  If that request is in fact still publishing, a job gets a second
+    message; the ledger runs and records a job once, so this only costs a skip."""
+    jobs = await gateway.read_ledger(gateway.ledger.list_jobs, batch.id)
+    try:
+        await _publish(gateway, [job for job in jobs if job.state is JobState.PENDING], tier, batch.priority)
+    except BrokerUnavailable as error:
+        logger.error("batch %s still not queued: %s", batch.id, error)
+        raise _broker_unavailable() from None
+    await run_in_threadpool(gateway.ledger.mark_published, batch.id)
+
+
+def _replay(earlier: BatchRecord) -> JSONResponse:
     view = batch_view(earlier)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"], "Idempotent-Replayed": "true"})
 
@@ -167,7 +184,10 @@ async def create_batch(request: Request) -> JSONResponse:
         options = batch_options(pipeline, upload.fields)
         fingerprint = _fingerprint(files)
         if earlier:
-            return _replay(earlier, fingerprint, key)
+            _check_same_upload(earlier, fingerprint, key)
+            if earlier.published_at is None and earlier.status is BatchStatus.PENDING:
+                await _finish_publishing(gateway, earlier, tier)
+            return _replay(earlier)
         if open_jobs + len(files) > tier.max_pending_jobs:
             raise _quota_exceeded(open_jobs, len(files), tier)
         new_jobs = [
@@ -187,7 +207,8 @@ async def create_batch(request: Request) -> JSONResponse:
             )
         except DuplicateIdempotencyKey:  # a concurrent request with the same key won the race
             earlier = await run_in_threadpool(ledger.find_by_idempotency_key, principal.client_id, key)
-            return _replay(earlier, fingerprint, key)
+            _check_same_upload(earlier, fingerprint, key)
+            return _replay(earlier)
     except BaseException:
         await run_in_threadpool(withdraw_blobs, gateway, created)
         raise

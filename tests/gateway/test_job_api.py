@@ -12,7 +12,10 @@ import pika
 import pytest
 from starlette.testclient import TestClient
 
+from sqlalchemy import update
+
 from conveyor.ledger import Ledger
+from conveyor.ledger.schema import batches
 from conveyor.settings import Settings
 
 
@@ -202,6 +205,28 @@ def test_idempotent_upload_returns_the_same_batch(api: TestClient, bearer, servi
 
     bad_key = upload(api, headers, ["a.txt"], **{"Idempotency-Key": "x" * 256})
     assert (bad_key.status_code, bad_key.json()["error"]) == (400, "invalid_idempotency_key")
+
+
+def test_a_retry_finishes_publishing_a_batch_whose_replica_died(
+    api: TestClient, bearer, service_settings: Settings, service_ledger: Ledger
+) -> None:
+    """The replica recorded the batch, then died before publishing it (its
+    messages never reached RabbitMQ): the client's retry with the same key
+    publishes the waiting jobs instead of replaying a batch nobody will run."""
+    headers = bearer()
+    first = upload(api, headers, ["a.txt", "b.txt"], **{"Idempotency-Key": "order-43"}).json()
+    connection = pika.BlockingConnection(pika.URLParameters(service_settings.broker_url))
+    connection.channel().queue_purge("documents")
+    connection.close()
+    with service_ledger.engine.begin() as transaction:
+        transaction.execute(update(batches).where(batches.c.id == first["id"]).values(published_at=None))
+
+    again = upload(api, headers, ["a.txt", "b.txt"], **{"Idempotency-Key": "order-43"})
+    assert (again.status_code, again.json()["id"]) == (202, first["id"])
+    assert queue_depth(service_settings) == 2
+    assert service_ledger.find_batch(first["id"]).published_at is not None
+    upload(api, headers, ["a.txt", "b.txt"], **{"Idempotency-Key": "order-43"})
+    assert queue_depth(service_settings) == 2  # published once marked, never again
 
 
 @pytest.mark.parametrize(
