@@ -4,15 +4,18 @@ ledger, stopped when the test ends."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from conveyor.credentials import IssuedCredential
+from conveyor.nginx_config import NginxSite, nginx_command, self_signed_certificate, write_standalone
 from conveyor.pipelines import queue_names
 from conveyor.processes import (
     ManagedProcess,
@@ -24,6 +27,7 @@ from conveyor.processes import (
     worker_environment,
 )
 from conveyor.settings import Settings
+from process_waits import wait_for
 
 FINAL_STATUSES = {"COMPLETED", "FAILED", "PARTIALLY_COMPLETED", "CANCELLED"}
 
@@ -112,6 +116,56 @@ def start_gateway(
 @pytest.fixture
 def gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
     return start_gateway()
+
+
+def _listens(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Nginx:
+    url: str
+    https_url: str
+    process: ManagedProcess
+
+
+@pytest.fixture
+def start_nginx(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Callable[..., Nginx]]:
+    """``start_nginx(gateway_urls, **site overrides)``: nginx on the repository's
+    template (HTTP and HTTPS with a self-signed certificate) in front of those
+    replicas, returned once a request passes through it (``through=False``: once
+    it listens); stopped at the end."""
+    started: list[ManagedProcess] = []
+
+    def start(gateway_urls: list[str], through: bool = True, **overrides: object) -> Nginx:
+        http, https = free_port(), free_port()
+        certificate, key = self_signed_certificate(tmp_path / "tls")
+        site = NginxSite(
+            **{
+                "gateways": [urlsplit(url).netloc for url in gateway_urls],
+                "max_body_bytes": 64 * 1024 * 1024,
+                "http_listen": f"127.0.0.1:{http}",
+                "https_listen": f"127.0.0.1:{https}",
+                "certificate": certificate,
+                "certificate_key": key,
+                **overrides,
+            }
+        )
+        prefix = tmp_path / f"nginx-{len(started)}"
+        config = write_standalone(site, prefix)
+        process = start_process("nginx", nginx_command(config, prefix), {}, prefix / "stdout.log", tmp_path)
+        started.append(process)
+        nginx = Nginx(url=f"http://127.0.0.1:{http}", https_url=f"https://127.0.0.1:{https}", process=process)
+        if through:
+            wait_until_ready(nginx.url, process)
+        else:
+            wait_for(lambda: _listens(http), 30, "nginx listening", [process])
+        return nginx
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 WORKLOADS_DIR = Path(__file__).parent
