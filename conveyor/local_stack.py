@@ -37,7 +37,7 @@ from conveyor.processes import (
     wait_until_ready,
     watcher_command,
 )
-from conveyor.prometheus_server import prepare_configuration, prometheus_command
+from conveyor.prometheus_server import RABBITMQ_METRICS, prepare_configuration, prometheus_command
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 from conveyor.worker_backends import LocalBackend
@@ -45,7 +45,6 @@ from conveyor.worker_backends import LocalBackend
 DEV_CLIENT_NAME = "local-development"
 DEV_CLIENT_TIER = "standard"
 GATEWAY_REPLICAS = 2
-RABBITMQ_METRICS = "127.0.0.1:15692"
 
 
 class StackError(RuntimeError):

@@ -17,6 +17,8 @@ import yaml
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[1] / "prometheus"
 CONFIG_NAME = "prometheus.yml"
+# rabbitmq_prometheus on this host (enabled by platform/setup-host.sh): the rabbitmq and rabbitmq-detailed jobs.
+RABBITMQ_METRICS = "127.0.0.1:15692"
 
 
 def scrape_jobs(source: Path = PROMETHEUS_DIR) -> list[str]:

@@ -4,6 +4,7 @@ ledger, stopped when the test ends."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import pytest
 from conveyor.credentials import IssuedCredential
 from conveyor.nginx_config import NginxSite, nginx_command, self_signed_certificate, write_standalone
 from conveyor.pipelines import queue_names
+from conveyor.prometheus_server import prepare_configuration, prometheus_command
 from conveyor.processes import (
     ManagedProcess,
     gateway_command,
@@ -162,6 +164,57 @@ def start_nginx(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Callab
         else:
             wait_for(lambda: _listens(http), 30, "nginx listening", [process])
         return nginx
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@dataclass
+class Prometheus:
+    url: str
+    process: ManagedProcess
+    config_dir: Path  # targets/<job>.json here are re-read on change
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def api(self, path: str, **params: str) -> object:
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def vector(self, expression: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """The instant vector of ``expression``: sorted label pairs → value."""
+        result = self.api("query", query=expression)["result"]
+        return {tuple(sorted(sample["metric"].items())): float(sample["value"][1]) for sample in result}
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Callable[..., Prometheus]]:
+    """``start_prometheus({job: [host:port, ...]})`` runs Prometheus on the repository's
+    configuration with those targets, scraping every second; stopped at the end."""
+    started: list[ManagedProcess] = []
+
+    def start(targets: dict[str, list[str]]) -> Prometheus:
+        port = free_port()
+        config = prepare_configuration(
+            tmp_path / "prometheus", {**targets, "prometheus": [f"127.0.0.1:{port}"]}, scrape_interval="1s"
+        )
+        process = start_process(
+            "prometheus",
+            prometheus_command(config, tmp_path / "prometheus-data", "127.0.0.1", port),
+            os.environ,
+            tmp_path / "prometheus.log",
+            tmp_path,
+        )
+        started.append(process)
+        prometheus = Prometheus(url=f"http://127.0.0.1:{port}", process=process, config_dir=config.parent)
+        wait_for(prometheus.ready, 30, "Prometheus ready", [process])
+        return prometheus
 
     yield start
     for process in started:

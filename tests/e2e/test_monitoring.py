@@ -5,20 +5,13 @@ every metric the dashboards and rules read is really exported."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-import pytest
 from process_waits import wait_for
 from promql_names import dashboard_and_rule_metrics
 
 from conveyor.pipelines import queue_names
-from conveyor.processes import ManagedProcess, start_process
-from conveyor.prometheus_server import prepare_configuration, prometheus_command
+from conveyor.prometheus_server import RABBITMQ_METRICS
 
 # Each passes the gateway's checks; the last two fail when a worker reads them.
 DOCUMENTS = {
@@ -29,59 +22,8 @@ DOCUMENTS = {
     "broken.json": b'{"unterminated": ',
     "ragged.csv": b"one column\nonly\n",
 }
-RABBITMQ_METRICS = "127.0.0.1:15692"
 # Exported only where a node exporter runs (none on a test machine).
 HOST_METRIC_PREFIX = "node_"
-
-
-@dataclass
-class Prometheus:
-    url: str
-    process: ManagedProcess
-
-    def ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def api(self, path: str, **params: str) -> object:
-        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
-        response.raise_for_status()
-        return response.json()["data"]
-
-    def vector(self, expression: str) -> dict[tuple[tuple[str, str], ...], float]:
-        """The instant vector of ``expression``: sorted label pairs → value."""
-        result = self.api("query", query=expression)["result"]
-        return {tuple(sorted(sample["metric"].items())): float(sample["value"][1]) for sample in result}
-
-
-@pytest.fixture
-def start_prometheus(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Callable[..., Prometheus]]:
-    """``start_prometheus({job: [host:port, ...]})`` runs Prometheus on the repository's
-    configuration with those targets, scraping every second; stopped at the end."""
-    started: list[ManagedProcess] = []
-
-    def start(targets: dict[str, list[str]]) -> Prometheus:
-        port = free_port()
-        config = prepare_configuration(
-            tmp_path / "prometheus", {**targets, "prometheus": [f"127.0.0.1:{port}"]}, scrape_interval="1s"
-        )
-        process = start_process(
-            "prometheus",
-            prometheus_command(config, tmp_path / "prometheus-data", "127.0.0.1", port),
-            os.environ,
-            tmp_path / "prometheus.log",
-            tmp_path,
-        )
-        started.append(process)
-        prometheus = Prometheus(url=f"http://127.0.0.1:{port}", process=process)
-        wait_for(prometheus.ready, 30, "Prometheus ready", [process])
-        return prometheus
-
-    yield start
-    for process in started:
-        process.stop()
 
 
 def test_prometheus_sees_every_part_and_counts_what_the_ledger_counts(
