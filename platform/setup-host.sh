@@ -31,6 +31,7 @@ declare -A wanted=(
     [prometheus]=prometheus
     [redis-server]=redis-server
     [sqlite3]=sqlite3  # the runbook reads the local ledger with it
+    [openssl]=openssl  # the local stack's and the tests' self-signed certificate
 )
 python3 -c 'import venv, ensurepip' 2>/dev/null || wanted[python3-venv]=python3-venv
 command -v psql >/dev/null && port_open 5432 || wanted[postgresql]=postgresql
