@@ -20,14 +20,18 @@ test: host venv
 test-fast: host venv
 	$(PY) -m pytest -m "not e2e"
 
-bench: host venv
+bench: host venv $(VENV)/.bench-installed
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
-	$(PY) benchmarks/gateway.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 host:
 	bash platform/setup-host.sh
 
 venv: $(VENV)/.installed
+
+$(VENV)/.bench-installed: benchmarks/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+	touch $@
 
 $(VENV)/.installed: requirements.txt pyproject.toml | host
 	$(PYTHON) -m venv $(VENV)
