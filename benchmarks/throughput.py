@@ -8,6 +8,7 @@ the upload to the job's ``finished_at``."""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -47,11 +48,11 @@ def realistic_documents(count: int, seed: int = 7) -> dict[str, bytes]:
 
 
 def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile: the smallest value at or above ``fraction`` of them."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 @dataclass
@@ -149,7 +150,11 @@ def drain(
     deployment.stop_workers()
     submitted = submit_concurrently(deployment, documents, clients=2, batch_size=batch_size)
     deployment.start_workers(processes, threads)
-    recording = profiles.start_recording(deployment.workers[0].pid, 8, profile) if profile else None
+    recording = None
+    if profile is not None:
+        while deployment.open_jobs(submitted.batch_ids) == len(documents):
+            time.sleep(0.05)  # sample the work, not the workers' start-up
+        recording = profiles.start_recording(deployment.workers[0].pid, 6, profile)
     deployment.wait_until_done(timeout=1800, batch_ids=submitted.batch_ids)
     if recording is not None:
         recording.wait()
