@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import engine
-import gateway
+import gateway_load
 import profiles
 import report
 import throughput
@@ -100,15 +100,15 @@ def measure(parameters: dict, directory: Path) -> dict:
         figures["celery"] = engine.celery_drain(broker_url, parameters["celery"], processes, threads, directory)
 
     log("gateway through nginx")
-    figures["gateway"] = {"bare_reads": gateway.bare_starlette(directory / "bare", parameters["wrk_seconds"], parameters["connections"])}
+    figures["gateway"] = {"bare_reads": gateway_load.bare_starlette(directory / "bare", parameters["wrk_seconds"], parameters["connections"])}
     with vhost() as broker_url, deployment(directory / "gateway", broker_url, replicas=1) as single:
-        figures["gateway"]["reads"] = gateway.gateway_reads(
+        figures["gateway"]["reads"] = gateway_load.gateway_reads(
             single, parameters["wrk_seconds"], parameters["connections"],
             profile=directory / "gateway.profile" if parameters["profile"] else None,
         )
-        figures["gateway"]["uploads"] = gateway.gateway_uploads(single, directory, parameters["wrk_seconds"], parameters["connections"])
+        figures["gateway"]["uploads"] = gateway_load.gateway_uploads(single, directory, parameters["wrk_seconds"], parameters["connections"])
         log(f"one {parameters['upload_mib']} MiB upload")
-        figures["upload_memory"] = gateway.upload_peak_rss(single, parameters["upload_mib"] * 2**20)
+        figures["upload_memory"] = gateway_load.upload_peak_rss(single, parameters["upload_mib"] * 2**20)
 
     if parameters["profile"]:
         figures["profiles"] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # after the packages: no shadowing
 
 import profiles  # noqa: E402 - benchmarks/ is not a package
 from throughput import percentile, realistic_documents, tiny_documents  # noqa: E402
