@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from conveyor.tiers import DEFAULT_TIERS_FILE
 
 PREFIX = "CONVEYOR_"
+CLI_PREFIX = "CONVEYOR_CLI_"  # the command line's own variables (conveyor.cli), not service settings
 MIN_SECRET_LENGTH = 32
 
 
@@ -259,7 +260,9 @@ class Settings:
         """Build settings from ``environ`` (default: ``os.environ``)."""
         environ = os.environ if environ is None else environ
         fields = {f"{PREFIX}{field.name.upper()}": field for field in dataclasses.fields(cls)}
-        unknown = sorted(name for name in environ if name.startswith(PREFIX) and name not in fields)
+        unknown = sorted(
+            name for name in environ if name.startswith(PREFIX) and not name.startswith(CLI_PREFIX) and name not in fields
+        )
         if unknown:
             raise SettingsError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(fields))})")
         values = {}

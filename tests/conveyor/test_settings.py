@@ -51,3 +51,7 @@ def test_readme_documents_every_setting() -> None:
     readme = README.read_text()
     missing = [name for name, _, _ in Settings.documentation() if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_the_command_line_s_own_variables_are_not_service_settings() -> None:
+    Settings.from_env({"CONVEYOR_CLI_CONFIG": "/tmp/profiles.json", "CONVEYOR_CLI_PROFILE": "ops"})
