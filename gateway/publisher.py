@@ -64,13 +64,21 @@ class JobPublisher:
         self._depths[queue_name] = (now, depth)
         return depth
 
+    async def queue_state(self, queue_name: str) -> tuple[int, int]:
+        """Ready messages and consumers of ``queue_name``, read now (operators' views)."""
+        return await self._run(self._declare_passively, queue_name)
+
     def _ready_messages(self, queue_name: str) -> int:
+        return self._declare_passively(queue_name)[0]
+
+    def _declare_passively(self, queue_name: str) -> tuple[int, int]:
         # An idle blocking connection misses heartbeats and is closed by
         # RabbitMQ; the second attempt runs on a fresh connection.
         for attempt in range(2):
             try:
                 self._broker.declare_queue(queue_name, ensure=True)
-                return self._broker.channel.queue_declare(queue_name, passive=True).method.message_count
+                method = self._broker.channel.queue_declare(queue_name, passive=True).method
+                return method.message_count, method.consumer_count
             except (DramatiqError, pika.exceptions.AMQPError) as error:
                 del self._broker.connection
                 if attempt:

@@ -312,13 +312,13 @@ cli.add_command(_platform_tool("scale"))
 @pass_context
 @api_errors
 def queues(context: Context) -> None:
-    """Messages waiting per job queue, its retry (.DQ) and dead-letter (.XQ) queues (admin)."""
+    """Messages waiting and consumers per job queue, its retry (.DQ) and dead-letter (.XQ) queues (admin)."""
     depths = context.api().json("GET", "/api/v1/admin/queues")["queues"]
 
     def render(rows: list[dict]) -> None:
-        table = Table("queue", "ready")
+        table = Table("queue", "ready", "consumers")
         for row in rows:
-            table.add_row(row["queue"], str(row["ready"]))
+            table.add_row(row["queue"], str(row["ready"]), str(row["consumers"]))
         context.console.print(table)
 
     context.emit(depths, render)

@@ -73,14 +73,15 @@ async def rotate_signing_key(request: Request) -> JSONResponse:
 
 
 async def queue_depths(request: Request) -> JSONResponse:
-    """Ready messages per job queue, its delay queue (retries waiting) and its dead-letter queue."""
+    """Ready messages and consumers per job queue, its delay queue (retries waiting) and its dead-letter queue."""
     authenticate(request, ADMIN_SCOPE)
     publisher = services(request).publisher
     depths = []
     try:
         for queue in queue_names():
             for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-                depths.append({"queue": name, "ready": await publisher.ready_messages(name, max_age=0)})
+                ready, consumers = await publisher.queue_state(name)
+                depths.append({"queue": name, "ready": ready, "consumers": consumers})
     except BrokerUnavailable as error:
         raise ApiError(503, "broker_unavailable", str(error), headers={"Retry-After": "10"}) from None
     return JSONResponse({"queues": depths})

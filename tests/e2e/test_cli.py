@@ -131,6 +131,8 @@ def test_operator_commands_share_the_platform_tools_and_the_admin_api(
     clients = json.loads(listed.stdout)
     assert "ops" in json.dumps(clients)
     queues = json.loads(conveyor("--profile", "ops", "--json", "queues").stdout)
-    assert {"documents", "documents.DQ", "documents.XQ"} <= {row["queue"] for row in queues}
+    consumers = {row["queue"]: row["consumers"] for row in queues}
+    assert {"documents", "documents.DQ", "documents.XQ"} <= set(consumers)
+    assert consumers["documents"] >= 1, "the running worker consumes the documents queue"
     workers = conveyor("--profile", "ops", "workers")
     assert workers.returncode == 0 and "live workers" in workers.stdout

@@ -93,9 +93,10 @@ def test_rotating_the_signing_key(api: TestClient, admin: dict[str, str], make_c
 def test_queue_depths(api: TestClient, admin: dict[str, str], make_client) -> None:
     uploader = {"Authorization": f"Bearer {token(api, make_client())}"}
     api.post("/api/v1/batches", headers=uploader, files=[("files", ("a.txt", b"a")), ("files", ("b.txt", b"b"))])
-    queues = {entry["queue"]: entry["ready"] for entry in api.get("/api/v1/admin/queues", headers=admin).json()["queues"]}
+    listed = api.get("/api/v1/admin/queues", headers=admin).json()["queues"]
+    queues = {entry["queue"]: (entry["ready"], entry["consumers"]) for entry in listed}
     assert queues == {
-        f"{queue}{suffix}": 2 if queue + suffix == "documents" else 0
+        f"{queue}{suffix}": (2 if queue + suffix == "documents" else 0, 0)  # no worker runs here
         for queue in ("documents", "analysis", "maintenance")
         for suffix in ("", ".DQ", ".XQ")
     }
