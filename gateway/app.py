@@ -26,7 +26,7 @@ from conveyor.tiers import Tiers
 from gateway.abandoned_batches import SWEEP_INTERVAL_SECONDS, cancel_abandoned_batches
 from conveyor.access_tokens import TRUST_REFRESH_SECONDS, TokenCodec
 from gateway.background import every
-from gateway.endpoints import admin, batches, health, results, schedules, tokens, watching, webhooks, workers
+from gateway.endpoints import admin, batches, dashboard, health, results, schedules, tokens, watching, webhooks, workers
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.metrics import BacklogMetrics, RequestMetrics, initialise_series, metrics_endpoint
 from gateway.openapi import openapi
@@ -54,6 +54,10 @@ ROUTE_TABLE = [
     ("/api/v1/admin/signing-keys/rotate", "POST", admin.rotate_signing_key, RouteClass.UPLOADS),
     ("/api/v1/admin/queues", "GET", admin.queue_depths, RouteClass.READS),
     ("/api/v1/admin/workers", "GET", workers.list_workers, RouteClass.READS),
+    ("/api/v1/admin/dashboard", "GET", dashboard.overview, RouteClass.READS),
+    ("/api/v1/admin/batches/{batch_id}", "GET", dashboard.batch_detail, RouteClass.READS),
+    ("/dashboard", "GET", dashboard.page, RouteClass.PROBES),
+    ("/dashboard/{asset}", "GET", dashboard.asset, RouteClass.PROBES),
     ("/api/v1/admin/watched-directories", "GET", watching.list_watched_directories, RouteClass.READS),
     ("/api/v1/admin/watched-directories", "POST", watching.create_watched_directory, RouteClass.UPLOADS),
     (

@@ -352,11 +352,54 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/admin/queues": {
         "get": _operation(
-            "Ready messages per queue (admin)",
+            "Ready messages and consumers per queue (admin)",
             200,
             _json({"type": "object", "required": ["queues"]}, "Queue depths"),
             [403, 503],
         )
+    },
+    "/api/v1/admin/dashboard": {
+        "get": _operation(
+            "Every figure of the operators' dashboard: batches of all clients, queues, workers, tiers, failures, last hour (admin)",
+            200,
+            _json(
+                {"type": "object", "required": ["batches", "queues", "workers", "tiers", "failures", "last_hour"]},
+                "The dashboard's figures",
+            ),
+            [400, 403],
+            parameters=[{"name": "status", "in": "query", "required": False, "schema": {"type": "string"}}],
+        )
+    },
+    "/api/v1/admin/batches/{batch_id}": {
+        "parameters": [_path_parameter("batch_id")],
+        "get": _operation(
+            "Any client's batch and its jobs (admin)",
+            200,
+            _json({"type": "object", "required": ["batch", "jobs"]}, "The batch and its first 500 jobs"),
+            [403, 404],
+        ),
+    },
+    "/dashboard": {
+        "get": _operation(
+            "The operators' web dashboard (sign in with an admin client credential)",
+            200,
+            {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}},
+            [],
+            authenticated=False,
+        )
+    },
+    "/dashboard/{asset}": {
+        "parameters": [_path_parameter("asset")],
+        "get": _operation(
+            "The dashboard's script and style sheet (app.js, style.css)",
+            200,
+            {
+                "description": "The asset",
+                "content": {"text/javascript": {"schema": {"type": "string"}}, "text/css": {"schema": {"type": "string"}}},
+            },
+            [404],
+            authenticated=False,
+        ),
     },
 }
 

@@ -32,6 +32,7 @@ declare -A wanted=(
     [redis-server]=redis-server
     [sqlite3]=sqlite3  # the runbook reads the local ledger with it
     [openssl]=openssl  # the local stack's and the tests' self-signed certificate
+    [chromium]=chromium  # the dashboard's browser test (headless, driven by Playwright)
 )
 python3 -c 'import venv, ensurepip' 2>/dev/null || wanted[python3-venv]=python3-venv
 command -v psql >/dev/null && port_open 5432 || wanted[postgresql]=postgresql

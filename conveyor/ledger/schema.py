@@ -124,6 +124,7 @@ batches = Table(
     Index("ix_batches_client_created", "client_id", "created_at"),
     Index("ix_batches_idempotency", "client_id", "idempotency_key", unique=True),
     Index("ix_batches_finished", "finished_at"),
+    Index("ix_batches_created", "created_at"),
     Index("ix_batches_webhook_state", "webhook_state"),
 )
 

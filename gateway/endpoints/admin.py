@@ -14,7 +14,7 @@ from conveyor.pipelines import queue_names
 from gateway.authentication import authenticate
 from gateway.errors import ApiError
 from gateway.json_body import read_json_object
-from gateway.publisher import BrokerUnavailable
+from gateway.publisher import BrokerUnavailable, JobPublisher
 from gateway.services import services
 
 ADMIN_SCOPE = "admin"
@@ -72,16 +72,19 @@ async def rotate_signing_key(request: Request) -> JSONResponse:
     return JSONResponse({"kid": key.kid, "previous_keys_verify_until": previous_valid_until.isoformat()})
 
 
-async def queue_depths(request: Request) -> JSONResponse:
+async def queue_states(publisher: JobPublisher) -> list[dict[str, object]]:
     """Ready messages and consumers per job queue, its delay queue (retries waiting) and its dead-letter queue."""
+    states: list[dict[str, object]] = []
+    for queue in queue_names():
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            ready, consumers = await publisher.queue_state(name)
+            states.append({"queue": name, "ready": ready, "consumers": consumers})
+    return states
+
+
+async def queue_depths(request: Request) -> JSONResponse:
     authenticate(request, ADMIN_SCOPE)
-    publisher = services(request).publisher
-    depths = []
     try:
-        for queue in queue_names():
-            for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-                ready, consumers = await publisher.queue_state(name)
-                depths.append({"queue": name, "ready": ready, "consumers": consumers})
+        return JSONResponse({"queues": await queue_states(services(request).publisher)})
     except BrokerUnavailable as error:
         raise ApiError(503, "broker_unavailable", str(error), headers={"Retry-After": "10"}) from None
-    return JSONResponse({"queues": depths})

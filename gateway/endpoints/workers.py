@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from conveyor.ledger.maintenance import LIVE_WITHIN_SECONDS, MaintenanceLedger, WorkerRecord
 from gateway.authentication import authenticate
 from gateway.endpoints.admin import ADMIN_SCOPE
-from gateway.services import services
+from gateway.services import GatewayServices, services
 
 
 def worker_view(worker: WorkerRecord) -> dict[str, Any]:
@@ -26,16 +26,17 @@ def worker_view(worker: WorkerRecord) -> dict[str, Any]:
     }
 
 
-async def list_workers(request: Request) -> JSONResponse:
+async def live_workers(gateway: GatewayServices) -> dict[str, Any]:
     """Worker processes that wrote a heartbeat within the last ``LIVE_WITHIN_SECONDS``."""
-    authenticate(request, ADMIN_SCOPE)
-    gateway = services(request)
     since = datetime.now(UTC) - timedelta(seconds=LIVE_WITHIN_SECONDS)
     workers = await gateway.read_ledger(MaintenanceLedger(gateway.ledger.engine).live_workers, since)
-    return JSONResponse(
-        {
-            "workers": [worker_view(worker) for worker in workers],
-            "jobs_in_progress": sum(worker.jobs_in_progress for worker in workers),
-            "live_within_seconds": LIVE_WITHIN_SECONDS,
-        }
-    )
+    return {
+        "workers": [worker_view(worker) for worker in workers],
+        "jobs_in_progress": sum(worker.jobs_in_progress for worker in workers),
+        "live_within_seconds": LIVE_WITHIN_SECONDS,
+    }
+
+
+async def list_workers(request: Request) -> JSONResponse:
+    authenticate(request, ADMIN_SCOPE)
+    return JSONResponse(await live_workers(services(request)))

@@ -29,7 +29,7 @@ def test_schema_comes_from_migrations_only(database_url: str) -> None:
     upgrade(engine)  # idempotent
     require_current(engine)
     assert {"clients", "batches", "jobs"} <= set(inspect(engine).get_table_names())
-    assert current_revision(engine) == head_revision() == "0004"
+    assert current_revision(engine) == head_revision() == "0005"
     engine.dispose()
 
 

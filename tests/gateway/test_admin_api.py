@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 from jose import jwt
 from starlette.testclient import TestClient
 
-from conveyor.credentials import register_client
-from conveyor.ledger import Ledger, create_ledger_engine
-from conveyor.settings import Settings
-from conveyor.tiers import Tiers
 from gateway.app import ROUTE_TABLE
 
 ADMIN_ROUTES = [(path, method) for path, method, _, _ in ROUTE_TABLE if path.startswith("/api/v1/admin/")]
-
-
-@pytest.fixture
-def admin(api: TestClient, service_settings: Settings) -> dict[str, str]:
-    engine = create_ledger_engine(service_settings.database_url)
-    tiers = Tiers.load(service_settings.tiers_file, service_settings.max_priority)
-    operator = register_client(Ledger(engine), tiers, "operator", "enterprise", ["admin", "batches:read"])
-    engine.dispose()
-    return {"Authorization": f"Bearer {api.app.state.services.tokens.issue(operator.client).token}"}
 
 
 def token(api: TestClient, credential) -> str:
