@@ -40,6 +40,7 @@ ROUTE_TABLE = [
     ("/api/v1/ready", "GET", health.ready, RouteClass.PROBES),
     ("/api/v1/openapi.json", "GET", openapi, RouteClass.PROBES),
     ("/api/v1/auth/token", "POST", tokens.issue_token, RouteClass.AUTH),
+    ("/api/v1/limits", "GET", batches.get_limits, RouteClass.READS),
     ("/api/v1/batches", "POST", batches.create_batch, RouteClass.UPLOADS),
     ("/api/v1/batches", "GET", batches.list_batches, RouteClass.READS),
     ("/api/v1/batches/{batch_id}", "GET", batches.get_batch, RouteClass.READS),

@@ -358,6 +358,20 @@ PATHS: dict[str, Any] = {
             [403, 503],
         )
     },
+    "/api/v1/limits": {
+        "get": _operation(
+            "The caller's tier and its limits (files per batch, file size, rates, pending jobs)",
+            200,
+            _json(
+                {
+                    "type": "object",
+                    "required": ["tier", "priority", "max_files_per_batch", "max_file_bytes", "max_pending_jobs"],
+                },
+                "The tier's limits",
+            ),
+            [403],
+        )
+    },
     "/api/v1/admin/dashboard": {
         "get": _operation(
             "Every figure of the operators' dashboard: batches of all clients, queues, workers, tiers, failures, last hour (admin)",

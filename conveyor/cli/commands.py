@@ -119,32 +119,72 @@ def login(context: Context, url: str, client_id: str, client_secret: str) -> Non
 @click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV quality thresholds (JSON); implies --pipeline csv_quality")
 @click.option("--callback-url", help="webhook called when the batch ends")
 @click.option("--idempotency-key", help="makes a retried submit return the first batch instead of a new one")
+@click.option("--split", is_flag=True, help="more files than your tier allows in one batch: send several batches")
 @click.option("--no-wait", is_flag=True, help="return once the batch is accepted")
 @pass_context
 @api_errors
 def submit(context: Context, paths: tuple[str, ...], pipeline: str | None, thresholds: Path | None,
-           callback_url: str | None, idempotency_key: str | None, no_wait: bool) -> None:
-    """Upload files, folders and globs as one batch, then follow it to its end."""
+           callback_url: str | None, idempotency_key: str | None, split: bool, no_wait: bool) -> None:
+    """Upload files, folders and globs as one batch (or, with --split, as many as
+    the tier needs), then follow it to its end.  Files are checked against the
+    tier's limits before anything is sent."""
     try:
         files = collect(paths)
     except NoFiles as error:
         raise click.exceptions.Exit(_fail(EXIT_USAGE, str(error))) from None
+    api = context.api()
+    limits = api.json("GET", "/api/v1/limits")
+    too_big = [path for path in files if path.stat().st_size > limits["max_file_bytes"]]
+    if too_big:
+        names = ", ".join(str(path) for path in too_big[:5])
+        raise click.exceptions.Exit(
+            _fail(EXIT_USAGE, f"larger than the {limits['tier']} tier's {limits['max_file_bytes']} bytes per file: {names}")
+        )
+    per_batch = limits["max_files_per_batch"]
+    if len(files) > per_batch and not split:
+        raise click.exceptions.Exit(
+            _fail(EXIT_USAGE, f"{len(files)} files, the {limits['tier']} tier takes {per_batch} per batch: pass --split")
+        )
     fields = {}
     if thresholds is not None:
         fields["thresholds"] = thresholds.read_text()
         pipeline = pipeline or "csv_quality"
     if callback_url:
         fields["callback_url"] = callback_url
-    body = MultipartBody.of(files, fields)
+    parts = [files[start : start + per_batch] for start in range(0, len(files), per_batch)]
+    accepted = []
+    for number, part in enumerate(parts, 1):
+        key = idempotency_key and (idempotency_key if len(parts) == 1 else f"{idempotency_key}-{number}")
+        accepted.append(_upload(context, api, MultipartBody.of(part, fields), pipeline, key))
+    if no_wait:
+        context.emit(_one_or_all(accepted), lambda value: context.console.print("\n".join(batch["id"] for batch in accepted)))
+        return
+    ended = [_follow(context, api, batch["id"]) for batch in accepted]
+
+    def render(value: object) -> None:
+        for batch in ended:
+            _print_batch(context, batch)
+
+    context.emit(_one_or_all(ended), render)
+    if any(batch["status"] != "COMPLETED" for batch in ended):
+        raise click.exceptions.Exit(EXIT_BATCH_NOT_COMPLETED)
+
+
+def _one_or_all(batches: list[dict]) -> dict | list[dict]:
+    """What --json prints: the batch, or the list of them when --split made several."""
+    return batches[0] if len(batches) == 1 else batches
+
+
+def _upload(context: Context, api: Api, body: MultipartBody, pipeline: str | None, idempotency_key: str | None) -> dict:
+    """One batch, with a progress bar by bytes; the body is streamed afresh if a 429 makes us send it again."""
     headers = {"Content-Type": body.content_type, "Content-Length": str(len(body))}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
-    api = context.api()
     with Progress(
         TextColumn("uploading {task.fields[count]} files"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        console=errors, disable=context.as_json, transient=False,
+        console=errors, disable=context.as_json,
     ) as progress:
-        task = progress.add_task("upload", total=body.file_bytes, count=len(files))
+        task = progress.add_task("upload", total=body.file_bytes, count=len(body.files))
 
         def fresh_body() -> dict[str, Any]:
             progress.reset(task)
@@ -155,14 +195,11 @@ def submit(context: Context, paths: tuple[str, ...], pipeline: str | None, thres
             params={"pipeline": pipeline} if pipeline else None,
         )
     errors.print(f"batch {batch['id']} accepted ({batch['counts']['total']} jobs)")  # stderr: --json output stays clean
-    if no_wait:
-        context.emit(batch, lambda value: context.console.print(value["id"]))
-        return
-    _follow(context, api, batch["id"])
+    return batch
 
 
-def _follow(context: Context, api: Api, batch_id: str) -> None:
-    """A progress bar of the batch's jobs until it ends; exit 3 unless it COMPLETED."""
+def _follow(context: Context, api: Api, batch_id: str) -> dict:
+    """A progress bar of the batch's jobs until it ends; returns the ended batch."""
     batch = api.json("GET", f"/api/v1/batches/{batch_id}")
     with Progress(
         TextColumn("processing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
@@ -174,12 +211,9 @@ def _follow(context: Context, api: Api, batch_id: str) -> None:
             done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
             progress.update(task, completed=done, status=batch["status"])
             if batch["status"] in FINAL_STATUSES:
-                break
+                return batch
             time.sleep(POLL_SECONDS)
             batch = api.json("GET", f"/api/v1/batches/{batch_id}")
-    context.emit(batch, lambda value: _print_batch(context, value))
-    if batch["status"] != "COMPLETED":
-        raise click.exceptions.Exit(EXIT_BATCH_NOT_COMPLETED)
 
 
 def _print_batch(context: Context, batch: dict) -> None:
@@ -207,7 +241,10 @@ def status(context: Context, batch_id: str) -> None:
 @api_errors
 def watch(context: Context, batch_id: str) -> None:
     """Follow a batch with a progress bar until it ends (exit 3 unless COMPLETED)."""
-    _follow(context, context.api(), batch_id)
+    batch = _follow(context, context.api(), batch_id)
+    context.emit(batch, lambda value: _print_batch(context, value))
+    if batch["status"] != "COMPLETED":
+        raise click.exceptions.Exit(EXIT_BATCH_NOT_COMPLETED)
 
 
 @cli.command(name="list")

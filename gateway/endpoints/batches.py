@@ -58,6 +58,23 @@ def _tier(gateway: GatewayServices, principal: Principal) -> Tier:
         raise ApiError(403, "unknown_tier", f"{error}; ask an operator to move this client") from None
 
 
+async def get_limits(request: Request) -> JSONResponse:
+    """The caller's tier and what it allows: what a client checks before it uploads."""
+    tier = _tier(services(request), authenticate(request, READ_SCOPE))
+    return JSONResponse(
+        {
+            "tier": tier.name,
+            "priority": tier.priority,
+            "upload_rate": tier.upload_rate,
+            "read_rate": tier.read_rate,
+            "max_files_per_batch": tier.max_files_per_batch,
+            "max_file_bytes": tier.max_file_bytes,
+            "max_pending_jobs": tier.max_pending_jobs,
+            "retention_days": tier.retention_days,
+        }
+    )
+
+
 def _refused(error: ApiError) -> ApiError:
     """``error``, counted as work refused to protect the queues (a backpressure metric)."""
     BACKPRESSURE_REJECTIONS.labels(error.error).inc()

@@ -93,6 +93,29 @@ def test_a_batch_that_does_not_complete_exits_3_and_api_errors_exit_1(
     assert nothing.returncode == 2 and "no such file" in nothing.stderr
 
 
+def test_tier_limits_are_checked_before_uploading_and_split_on_request(
+    conveyor, start_gateway, start_worker, make_client, make_tiers_file, tmp_path: Path
+) -> None:
+    gateway = start_gateway(CONVEYOR_TIERS_FILE=str(make_tiers_file(max_files_per_batch=2, max_file_bytes=1000)))
+    start_worker()
+    login(conveyor, gateway, make_client())
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(5):
+        (folder / f"doc-{number}.txt").write_text(f"document number {number}")
+    refused = conveyor("submit", str(folder))
+    assert refused.returncode == 2 and "takes 2 per batch: pass --split" in refused.stderr
+    split = conveyor("--json", "submit", "--split", str(folder), "--idempotency-key", "many")
+    assert split.returncode == 0, split.stderr
+    batches = json.loads(split.stdout)
+    assert [batch["counts"]["total"] for batch in batches] == [2, 2, 1]
+    assert {batch["status"] for batch in batches} == {"COMPLETED"}
+
+    (tmp_path / "big.txt").write_text("x" * 1001)
+    too_big = conveyor("submit", str(tmp_path / "big.txt"))
+    assert too_big.returncode == 2 and "1000 bytes per file" in too_big.stderr and "big.txt" in too_big.stderr
+
+
 def test_login_problems_and_an_unreachable_gateway_have_their_own_exit_codes(conveyor, start_gateway, make_client, free_port) -> None:
     gateway = start_gateway()
     assert conveyor("--profile", "nobody", "list").returncode == 5

@@ -238,3 +238,10 @@ def test_another_clients_batch_is_404_everywhere(api: TestClient, bearer, method
     response = api.request(method, f"{batch['links']['self']}{suffix}", headers=bearer())
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_a_client_reads_its_tier_and_limits(api: TestClient, bearer) -> None:
+    limits = api.get("/api/v1/limits", headers=bearer("premium")).json()
+    assert limits["tier"] == "premium"
+    assert {"priority", "max_files_per_batch", "max_file_bytes", "max_pending_jobs", "upload_rate", "read_rate"} <= set(limits)
+    assert api.get("/api/v1/limits").status_code == 401
