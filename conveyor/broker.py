@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from conveyor.pipelines import queue_names
@@ -23,3 +25,9 @@ def create_broker(settings: Settings, *, confirm_delivery: bool) -> RabbitmqBrok
     for queue_name in queue_names():
         broker.declare_queue(queue_name)
     return broker
+
+
+def broker_vhost(broker_url: str) -> str:
+    """The vhost of an ``amqp://`` URL (``/`` when the path is empty)."""
+    path = urlsplit(broker_url).path
+    return unquote(path[1:]) if len(path) > 1 else "/"

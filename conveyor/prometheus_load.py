@@ -10,7 +10,6 @@ busy platform down.
 from __future__ import annotations
 
 import math
-from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -19,12 +18,6 @@ from conveyor.scaling_policy import Load
 
 class LoadUnavailable(RuntimeError):
     """Prometheus did not answer, or lacks a series the decision needs."""
-
-
-def broker_vhost(broker_url: str) -> str:
-    """The vhost of an ``amqp://`` URL (``/`` when the path is empty)."""
-    path = urlsplit(broker_url).path
-    return unquote(path[1:]) if len(path) > 1 else "/"
 
 
 def load_queries(vhost: str) -> dict[str, str]:

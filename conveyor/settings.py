@@ -219,6 +219,9 @@ class Settings:
     business_metrics_seconds: int = _setting(
         _positive_int, "15", "How long the gateway reuses the ledger figures (backlog, oldest job, ...) it exports as metrics."
     )
+    rabbitmq_metrics_url: str = _setting(
+        _http_url, "http://127.0.0.1:15692", "RabbitMQ's Prometheus plugin, where the dashboard reads unacknowledged messages per queue."
+    )
     worker_metrics_port: int = _setting(
         _port, "9191", "Metrics port of worker instance 0; instance N serves on this port + N."
     )

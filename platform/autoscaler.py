@@ -27,7 +27,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 
 from conveyor.autoscaler import Autoscaler, AutoscalerMetrics, write_worker_targets
-from conveyor.prometheus_load import PrometheusLoadReader, broker_vhost
+from conveyor.broker import broker_vhost
+from conveyor.prometheus_load import PrometheusLoadReader
 from conveyor.scaling_policy import ScaleDecider, ScalingPolicy
 from conveyor.settings import Settings, SettingsError
 from conveyor.worker_backends import backend_from_settings

@@ -126,3 +126,25 @@ class DashboardLedger:
             Minute(start + timedelta(minutes=index), finished_per_minute[index], arrived_per_minute[index])
             for index in range(60)
         ]
+
+    def pipeline_rates(self, window: timedelta) -> dict[str, tuple[int, int]]:
+        """Per pipeline: jobs arrived and jobs ended within ``window`` (both through indexes)."""
+        since = now() - window
+        with read_transaction(self.engine) as connection:
+            arrived = connection.execute(
+                select(jobs.c.pipeline, func.count())
+                .select_from(batches.join(jobs, jobs.c.batch_id == batches.c.id))
+                .where(batches.c.created_at >= since)
+                .group_by(jobs.c.pipeline)
+            ).all()
+            ended = connection.execute(
+                select(jobs.c.pipeline, func.count())
+                .where(jobs.c.state.in_(FINISHED_JOB_STATES), jobs.c.started_at >= since, jobs.c.finished_at >= since)
+                .group_by(jobs.c.pipeline)
+            ).all()
+        rates: dict[str, tuple[int, int]] = {}
+        for pipeline, count in arrived:
+            rates[pipeline] = (count, 0)
+        for pipeline, count in ended:
+            rates[pipeline] = (rates.get(pipeline, (0, 0))[0], count)
+        return rates

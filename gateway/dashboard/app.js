@@ -84,7 +84,7 @@ function drawOverview(data) {
     tr.dataset.id = b.id;
     return tr;
   }));
-  fill("#queues", data.queues.map((q) => row([q.queue, q.ready, q.consumers])));
+  fill("#queues", data.queues.map((q) => row([q.queue, q.ready, q.unacked ?? "?", q.consumers, q.arrived_per_minute, q.ended_per_minute])));
   $("#workers-summary").textContent = `${data.workers.workers.length} live, ${data.workers.jobs_in_progress} jobs in progress`;
   fill("#workers", data.workers.workers.map((w) => row([w.worker_id, w.jobs_in_progress, when(w.last_seen_at)])));
   fill("#tiers", Object.entries(data.tiers).map(([tier, u]) => row([tier, u.pending, u.running, u.ended_last_hour])));

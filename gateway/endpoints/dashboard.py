@@ -3,24 +3,29 @@ data) and the admin-scope JSON it polls, every figure on one answer."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from conveyor.broker import broker_vhost
 from conveyor.ledger import BatchStatus
 from conveyor.ledger.dashboard import DashboardLedger
+from conveyor.pipelines import PIPELINES
 from gateway.authentication import authenticate
 from gateway.endpoints.admin import ADMIN_SCOPE, queue_states
 from gateway.endpoints.workers import live_workers
 from gateway.errors import ApiError
 from gateway.publisher import BrokerUnavailable
+from gateway.rabbitmq_figures import unacked_messages
 from gateway.services import services
 from gateway.views import batch_view, job_view
 
 ASSETS = Path(__file__).resolve().parents[1] / "dashboard"
 ASSET_TYPES = {"app.js": "text/javascript", "style.css": "text/css"}
 BATCH_ROWS = 50
+RATE_WINDOW = timedelta(minutes=1)
 JOB_ROWS = 500
 
 
@@ -56,6 +61,18 @@ async def overview(request: Request) -> JSONResponse:
         queues = await queue_states(gateway.publisher)
     except BrokerUnavailable as error:
         queues = [{"queue": "RabbitMQ", "ready": None, "consumers": None, "error": str(error)}]
+    unacked = await unacked_messages(gateway.settings.rabbitmq_metrics_url, broker_vhost(gateway.settings.broker_url))
+    rates = await gateway.read_ledger(figures.pipeline_rates, RATE_WINDOW)
+    per_queue: dict[str, list[int]] = {}
+    for pipeline, (arrived, ended) in rates.items():
+        queue = PIPELINES[pipeline].queue_name if pipeline in PIPELINES else None
+        if queue is not None:
+            totals = per_queue.setdefault(queue, [0, 0])
+            totals[0], totals[1] = totals[0] + arrived, totals[1] + ended
+    for row in queues:
+        row["unacked"] = None if unacked is None else unacked.get(row["queue"], 0)
+        arrived, ended = per_queue.get(row["queue"], (0, 0))
+        row["arrived_per_minute"], row["ended_per_minute"] = arrived, ended
     return JSONResponse(
         {
             "batches": [

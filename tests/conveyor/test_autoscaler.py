@@ -10,7 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from conveyor.autoscaler import Autoscaler, AutoscalerMetrics, write_worker_targets
-from conveyor.prometheus_load import LoadUnavailable, PrometheusLoadReader, broker_vhost
+from conveyor.broker import broker_vhost
+from conveyor.prometheus_load import LoadUnavailable, PrometheusLoadReader
 from conveyor.scaling_policy import Load, ScaleDecider, ScalingPolicy
 from conveyor.worker_backends import BackendError
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from conveyor.ledger import Ledger
+from conveyor.credentials import register_client
+from conveyor.ledger import Ledger, create_ledger_engine
+from conveyor.settings import Settings
+from conveyor.tiers import Tiers
+from gateway.app import create_app
 
 
 def upload(api: TestClient, headers: dict[str, str], names: list[str]) -> dict:
@@ -49,7 +53,11 @@ def test_the_overview_shows_every_client_s_batches_tiers_failures_and_the_last_h
     assert len(overview["last_hour"]) == 60
     assert sum(minute["arrived"] for minute in overview["last_hour"]) == 3
     assert sum(minute["finished"] for minute in overview["last_hour"]) == 1
-    assert {"queue": "documents", "ready": 3, "consumers": 0} in overview["queues"]
+    documents = next(row for row in overview["queues"] if row["queue"] == "documents")
+    assert documents == {
+        "queue": "documents", "ready": 3, "consumers": 0, "unacked": 0,  # unacked from RabbitMQ's Prometheus plugin
+        "arrived_per_minute": 3, "ended_per_minute": 1,
+    }
     assert overview["workers"]["workers"] == []
 
     pending_only = api.get("/api/v1/admin/dashboard", headers=admin, params={"status": "pending"}).json()["batches"]
@@ -65,3 +73,17 @@ def test_the_batch_page_shows_any_client_s_batch_with_its_jobs(api: TestClient, 
     assert [job["filename"] for job in detail["jobs"]] == ["a.txt", "b.txt"]
     missing = api.get("/api/v1/admin/batches/no-such-batch", headers=admin)
     assert missing.status_code == 404
+
+
+def test_without_rabbitmq_s_metrics_the_unacked_figure_is_unknown_not_zero(
+    service_environment: dict[str, str], service_settings: Settings, free_port
+) -> None:
+    settings = Settings.from_env({**service_environment, "CONVEYOR_RABBITMQ_METRICS_URL": f"http://127.0.0.1:{free_port()}"})
+    with TestClient(create_app(settings)) as api:
+        engine = create_ledger_engine(settings.database_url)
+        operator = register_client(Ledger(engine), Tiers.load(settings.tiers_file, settings.max_priority), "ops", "enterprise", ["admin"])
+        engine.dispose()
+        headers = {"Authorization": f"Bearer {api.app.state.services.tokens.issue(operator.client).token}"}
+        queues = api.get("/api/v1/admin/dashboard", headers=headers).json()["queues"]
+    assert {row["unacked"] for row in queues} == {None}
+    assert {row["ready"] for row in queues} == {0}, "the rest of the figures still come"
