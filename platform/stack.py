@@ -58,6 +58,7 @@ Try it:
   curl -s -H "Authorization: Bearer $TOKEN" -F files=@README.md {url}/api/v1/batches
   curl -s -H "Authorization: Bearer $TOKEN" {url}/api/v1/batches/<id>/results
 
+Dashboard:     {url}/dashboard   (sign in with an admin credential: platform/tokens.py issue --name ops --tier enterprise --scope admin)
 Prometheus:    {started['prometheus_url']}   (targets, alerts, the autoscaler's inputs)
 Autoscaler:    {started['autoscaler_metrics_url']}   (decisions in {layout.log_file('autoscaler')})
 Workers:       platform/scale.py status   (CONVEYOR_AUTOSCALER_STATE_DIR={layout.workers_dir})
