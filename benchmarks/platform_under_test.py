@@ -9,7 +9,6 @@ import os
 import platform
 import re
 import secrets
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -29,7 +28,15 @@ from conveyor.credentials import register_client
 from conveyor.ledger import Ledger, create_ledger_engine
 from conveyor.ledger.migrate import upgrade
 from conveyor.nginx_config import NginxSite, nginx_command, write_standalone
-from conveyor.processes import ManagedProcess, gateway_command, start_process, wait_until_ready, worker_command, worker_environment
+from conveyor.processes import (
+    ManagedProcess,
+    gateway_command,
+    reset_metrics_dir,
+    start_process,
+    wait_until_ready,
+    worker_command,
+    worker_environment,
+)
 from conveyor.settings import Settings
 from conveyor.tiers import DEFAULT_TIERS_FILE, Tiers
 
@@ -146,8 +153,7 @@ class Deployment:
     def start_workers(self, processes: int, threads: int, instances: int = 1) -> None:
         for instance in range(instances):
             metrics_dir = self.directory / f"worker-metrics-{len(self.workers)}"
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-            metrics_dir.mkdir(parents=True)
+            reset_metrics_dir(metrics_dir)
             self.workers.append(
                 start_process(
                     f"worker-{len(self.workers)}",
@@ -188,21 +194,22 @@ class Deployment:
             time.sleep(0.1)
 
     def jobs(self, batch_ids: list[str]) -> list[dict[str, object]]:
-        """State, attempts and ledger timestamps (seconds since the epoch) of the batches' jobs."""
+        """Batch, state, attempts and ledger timestamps (seconds since the epoch) of the batches' jobs."""
         marks = ",".join("?" * len(batch_ids))
         rows = self._query(
-            f"SELECT state, attempts, created_at, started_at, finished_at FROM jobs WHERE batch_id IN ({marks})",
+            f"SELECT batch_id, state, attempts, created_at, started_at, finished_at FROM jobs WHERE batch_id IN ({marks})",
             tuple(batch_ids),
         )
         return [
             {
+                "batch_id": batch_id,
                 "state": state,
                 "attempts": attempts,
                 "created": _utc(created),
                 "started": _utc(started) if started else None,
                 "finished": _utc(finished) if finished else None,
             }
-            for state, attempts, created, started, finished in rows
+            for batch_id, state, attempts, created, started, finished in rows
         ]
 
 

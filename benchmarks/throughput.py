@@ -57,10 +57,13 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class Submitted:
-    batch_ids: list[str]
     submit_times: dict[str, float]  # batch id -> epoch seconds when its upload began
     began: float
     ended: float
+
+    @property
+    def batch_ids(self) -> list[str]:
+        return list(self.submit_times)
 
 
 def submit_concurrently(
@@ -98,7 +101,7 @@ def submit_concurrently(
         thread.join()
     if errors:
         raise errors[0]
-    return Submitted(list(submit_times), submit_times, began, time.time())
+    return Submitted(submit_times, began, time.time())
 
 
 def _finished_jobs(deployment: Deployment, submitted: Submitted) -> list[dict]:
@@ -119,11 +122,8 @@ def end_to_end(
     submitted = submit_concurrently(deployment, documents, clients, batch_size)
     deployment.wait_until_done(timeout=1800, batch_ids=submitted.batch_ids)
     deployment.stop_workers()
-    jobs_by_batch = {batch_id: deployment.jobs([batch_id]) for batch_id in submitted.batch_ids}
-    latencies = [
-        job["finished"] - submitted.submit_times[batch_id] for batch_id, jobs in jobs_by_batch.items() for job in jobs
-    ]
     all_jobs = _finished_jobs(deployment, submitted)
+    latencies = [job["finished"] - submitted.submit_times[job["batch_id"]] for job in all_jobs]
     wall = max(job["finished"] for job in all_jobs) - submitted.began
     return {
         "documents": len(all_jobs),
@@ -191,7 +191,7 @@ def priority_under_backlog(
             time.sleep(0.25)
     deployment.wait_until_done(timeout=1800, batch_ids=free.batch_ids + list(probe_times))
     deployment.stop_workers()
-    latencies = [deployment.jobs([batch_id])[0]["finished"] - began for batch_id, began in probe_times.items()]
+    latencies = [job["finished"] - probe_times[job["batch_id"]] for job in deployment.jobs(list(probe_times))]
     free_jobs = deployment.jobs(free.batch_ids)
     return {
         "free_backlog": backlog,

@@ -12,9 +12,7 @@ worker instances from, so a stopped instance is not reported as down.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from conveyor.prometheus_load import LoadUnavailable, PrometheusLoadReader
+from conveyor.prometheus_server import write_targets
 from conveyor.scaling_policy import Decision, Load, ScaleDecider
 from conveyor.worker_backends import BackendError, WorkerBackend, scale_to
 
@@ -59,11 +58,8 @@ def describe(load: Load, decision: Decision) -> str:
 
 
 def write_worker_targets(path: Path, instances: list[int], metrics_port: int, host: str = "127.0.0.1") -> None:
-    """Prometheus file-discovery targets of the running instances, replaced atomically."""
-    groups = [{"targets": [f"{host}:{metrics_port + instance}" for instance in instances]}] if instances else []
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(json.dumps(groups, indent=2) + "\n")
-    os.replace(partial, path)
+    """Prometheus file-discovery targets of the running instances."""
+    write_targets(path, [f"{host}:{metrics_port + instance}" for instance in instances])
 
 
 class Autoscaler:
@@ -84,6 +80,7 @@ class Autoscaler:
         self.worker_targets = worker_targets
         self.dry_run = dry_run
         self.clock = clock
+        self._published: list[int] | None = None  # the instances the targets file lists now
 
     def _error(self, source: str, error: Exception, current: int | None) -> None:
         self.metrics.errors.labels(source).inc()
@@ -128,8 +125,10 @@ class Autoscaler:
             self._error("backend", error, None)
 
     def _publish_targets(self, running: list[int]) -> None:
-        if self.worker_targets is not None and not self.dry_run:
+        """Rewrite the targets file when the running set changed (each rewrite makes Prometheus reload it)."""
+        if self.worker_targets is not None and not self.dry_run and running != self._published:
             self.worker_targets(running)
+            self._published = list(running)
 
     def run(self, interval_seconds: float, stop: Callable[[], bool]) -> None:
         """Step every ``interval_seconds`` until ``stop()`` is true."""

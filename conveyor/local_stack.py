@@ -37,7 +37,7 @@ from conveyor.processes import (
     wait_until_ready,
     watcher_command,
 )
-from conveyor.prometheus_server import RABBITMQ_METRICS, prepare_configuration, prometheus_command
+from conveyor.prometheus_server import prepare_configuration, prometheus_command
 from conveyor.settings import Settings
 from conveyor.tiers import Tiers
 from conveyor.worker_backends import LocalBackend
@@ -212,8 +212,8 @@ def up(layout: StackLayout, host: str, ports: StackPorts, base_environment: Mapp
         layout.state_dir / "prometheus",
         {
             "conveyor-gateway": [f"127.0.0.1:{port}" for port in ports.gateways],
-            "rabbitmq": [RABBITMQ_METRICS],
-            "rabbitmq-detailed": [RABBITMQ_METRICS],
+            "rabbitmq": [settings.rabbitmq_metrics_address],
+            "rabbitmq-detailed": [settings.rabbitmq_metrics_address],
             "conveyor-autoscaler": [f"127.0.0.1:{ports.autoscaler_metrics}"],
             "prometheus": [f"127.0.0.1:{ports.prometheus}"],
         },

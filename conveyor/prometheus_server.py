@@ -9,6 +9,7 @@ and write their own, so the very same rules and jobs watch their processes.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,8 +18,6 @@ import yaml
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[1] / "prometheus"
 CONFIG_NAME = "prometheus.yml"
-# rabbitmq_prometheus on this host (enabled by platform/setup-host.sh): the rabbitmq and rabbitmq-detailed jobs.
-RABBITMQ_METRICS = "127.0.0.1:15692"
 
 
 def scrape_jobs(source: Path = PROMETHEUS_DIR) -> list[str]:
@@ -48,10 +47,17 @@ def prepare_configuration(
     target_dir = destination / "targets"
     target_dir.mkdir(exist_ok=True)
     for job in scrape_jobs(source):
-        addresses = list(targets.get(job, ()))
-        groups = [{"targets": addresses}] if addresses else []
-        (target_dir / f"{job}.json").write_text(json.dumps(groups, indent=2) + "\n")
+        write_targets(target_dir / f"{job}.json", targets.get(job, ()))
     return config_file
+
+
+def write_targets(path: Path, addresses: Sequence[str]) -> None:
+    """A file-discovery target file listing ``addresses`` (``host:port``), replaced
+    atomically so Prometheus never reads half of it."""
+    groups = [{"targets": list(addresses)}] if addresses else []
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(json.dumps(groups, indent=2) + "\n")
+    os.replace(partial, path)
 
 
 def prometheus_command(config_file: Path, data_dir: Path, host: str, port: int) -> list[str]:

@@ -278,6 +278,11 @@ class Settings:
                 raise SettingsError(f"{name}: {error} ({shown})") from None
         return cls(**values)
 
+    @property
+    def rabbitmq_metrics_address(self) -> str:
+        """``host:port`` of RabbitMQ's Prometheus plugin, as a scrape target."""
+        return urlsplit(self.rabbitmq_metrics_url).netloc
+
     def require_jwt_secret(self) -> str:
         """The signing secret, for the processes that issue or verify tokens."""
         if not self.jwt_secret:

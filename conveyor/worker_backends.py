@@ -59,13 +59,13 @@ class LocalBackend:
     starts it (the autoscaler, or an operator's ``platform/scale.py up``)."""
 
     def __init__(self, state_dir: Path, environment: Mapping[str, str], cwd: Path) -> None:
-        self.pid_dir = self.log_dir = state_dir
+        self.state_dir = state_dir
         self.environment = {**environment, **self._saved_settings()}
         self.cwd = cwd
 
     @property
     def _environment_file(self) -> Path:
-        return self.pid_dir / "environment.json"
+        return self.state_dir / "environment.json"
 
     def _saved_settings(self) -> dict[str, str]:
         try:
@@ -76,7 +76,7 @@ class LocalBackend:
     def save_settings(self, environment: Mapping[str, str]) -> None:
         """Make ``environment``'s ``CONVEYOR_*`` settings the pool's (mode 0600: they hold secrets)."""
         settings = {name: value for name, value in environment.items() if name.startswith(PREFIX)}
-        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self._environment_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as file:
             json.dump(settings, file)
@@ -84,19 +84,19 @@ class LocalBackend:
 
     def _process(self, instance: int) -> ManagedProcess | None:
         try:
-            pid = int((self.pid_dir / f"{instance}.pid").read_text())
+            pid = int((self.state_dir / f"{instance}.pid").read_text())
         except (OSError, ValueError):
             return None
         return ManagedProcess(name=f"worker-{instance}", pid=pid, log_path=self._log_path(instance))
 
     def _log_path(self, instance: int) -> Path:
-        return self.log_dir / f"worker-{instance}.log"
+        return self.state_dir / f"worker-{instance}.log"
 
     def running(self) -> list[int]:
-        if not self.pid_dir.is_dir():
+        if not self.state_dir.is_dir():
             return []
         instances = []
-        for pid_file in self.pid_dir.glob("*.pid"):
+        for pid_file in self.state_dir.glob("*.pid"):
             if pid_file.stem.isdigit():
                 process = self._process(int(pid_file.stem))
                 if process is not None and process.is_running():
@@ -108,17 +108,17 @@ class LocalBackend:
     def start(self, instance: int) -> None:
         if instance in self.running():
             return
-        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         process = start_process(
             f"worker-{instance}", worker_instance_command(instance), self.environment, self._log_path(instance), self.cwd
         )
-        (self.pid_dir / f"{instance}.pid").write_text(f"{process.pid}\n")
+        (self.state_dir / f"{instance}.pid").write_text(f"{process.pid}\n")
 
     def stop(self, instance: int) -> None:
         process = self._process(instance)
         if process is not None:
             process.stop(timeout=DRAIN_SECONDS)
-        (self.pid_dir / f"{instance}.pid").unlink(missing_ok=True)
+        (self.state_dir / f"{instance}.pid").unlink(missing_ok=True)
 
 
 class SystemdBackend:

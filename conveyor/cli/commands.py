@@ -325,7 +325,7 @@ def retry(context: Context, batch_id: str) -> None:
 # --- operator -------------------------------------------------------------------
 
 
-def _platform_tool(name: str) -> click.Command:
+def _platform_tool(name: str, summary: str) -> click.Command:
     @click.command(name=name, context_settings={"ignore_unknown_options": True, "help_option_names": []}, add_help_option=False)
     @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
     def tool(arguments: tuple[str, ...]) -> None:
@@ -336,13 +336,12 @@ def _platform_tool(name: str) -> click.Command:
             raise click.exceptions.Exit(finished.code if isinstance(finished.code, int) else 0) from None
 
     tool.help = f"platform/{name}.py (same arguments; --help lists them). Reads CONVEYOR_* like the services."
-    tool.short_help = {"tokens": "clients, tokens and signing keys (platform/tokens.py)",
-                       "scale": "worker instances: status, up N, down N, drain ID (platform/scale.py)"}[name]
+    tool.short_help = f"{summary} (platform/{name}.py)"
     return tool
 
 
-cli.add_command(_platform_tool("tokens"))
-cli.add_command(_platform_tool("scale"))
+cli.add_command(_platform_tool("tokens", "clients, tokens and signing keys"))
+cli.add_command(_platform_tool("scale", "worker instances: status, up N, down N, drain ID"))
 
 
 @cli.command()

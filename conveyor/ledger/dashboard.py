@@ -127,8 +127,8 @@ class DashboardLedger:
             for index in range(60)
         ]
 
-    def pipeline_rates(self, window: timedelta) -> dict[str, tuple[int, int]]:
-        """Per pipeline: jobs arrived and jobs ended within ``window`` (both through indexes)."""
+    def pipeline_rates(self, window: timedelta) -> tuple[dict[str, int], dict[str, int]]:
+        """Per pipeline: jobs arrived, and jobs ended, within ``window`` (both through indexes)."""
         since = now() - window
         with read_transaction(self.engine) as connection:
             arrived = connection.execute(
@@ -142,9 +142,4 @@ class DashboardLedger:
                 .where(jobs.c.state.in_(FINISHED_JOB_STATES), jobs.c.started_at >= since, jobs.c.finished_at >= since)
                 .group_by(jobs.c.pipeline)
             ).all()
-        rates: dict[str, tuple[int, int]] = {}
-        for pipeline, count in arrived:
-            rates[pipeline] = (count, 0)
-        for pipeline, count in ended:
-            rates[pipeline] = (rates.get(pipeline, (0, 0))[0], count)
-        return rates
+        return dict(arrived), dict(ended)

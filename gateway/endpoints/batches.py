@@ -244,7 +244,8 @@ async def create_batch(request: Request) -> JSONResponse:
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 
 
-def _status_filter(request: Request) -> BatchStatus | None:
+def status_filter(request: Request) -> BatchStatus | None:
+    """``?status=`` as a batch status (any case); 400 for anything else."""
     raw = request.query_params.get("status")
     if raw is None:
         return None
@@ -258,7 +259,7 @@ def _status_filter(request: Request) -> BatchStatus | None:
 async def list_batches(request: Request) -> JSONResponse:
     """The caller's batches, newest first, ``limit`` at a time, optionally of one ``status``."""
     principal = authenticate(request, READ_SCOPE)
-    status, limit, cursor = _status_filter(request), page_size(request), decode_cursor(request)
+    status, limit, cursor = status_filter(request), page_size(request), decode_cursor(request)
     before = None
     if cursor is not None:
         try:

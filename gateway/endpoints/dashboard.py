@@ -3,6 +3,7 @@ data) and the admin-scope JSON it polls, every figure on one answer."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from conveyor.broker import broker_vhost
-from conveyor.ledger import BatchStatus
 from conveyor.ledger.dashboard import DashboardLedger
 from conveyor.pipelines import PIPELINES
 from gateway.authentication import authenticate
 from gateway.endpoints.admin import ADMIN_SCOPE, queue_states
+from gateway.endpoints.batches import status_filter
 from gateway.endpoints.workers import live_workers
 from gateway.errors import ApiError
 from gateway.publisher import BrokerUnavailable
@@ -40,14 +41,13 @@ async def asset(request: Request) -> Response:
     return FileResponse(ASSETS / name, media_type=ASSET_TYPES[name], headers={"Cache-Control": "no-cache"})
 
 
-def _status(request: Request) -> BatchStatus | None:
-    raw = request.query_params.get("status")
-    if not raw:
-        return None
-    try:
-        return BatchStatus(raw.upper())
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(BatchStatus)}") from None
+def _by_queue(per_pipeline: dict[str, int]) -> Counter[str]:
+    """Counts per pipeline summed per queue (pipelines not served here are left out)."""
+    totals: Counter[str] = Counter()
+    for pipeline, count in per_pipeline.items():
+        if pipeline in PIPELINES:
+            totals[PIPELINES[pipeline].queue_name] += count
+    return totals
 
 
 async def overview(request: Request) -> JSONResponse:
@@ -55,24 +55,17 @@ async def overview(request: Request) -> JSONResponse:
     authenticate(request, ADMIN_SCOPE)
     gateway = services(request)
     figures = DashboardLedger(gateway.ledger.engine)
-    status = _status(request)
+    status = status_filter(request)
     rows = await gateway.read_ledger(figures.batches, status, BATCH_ROWS)
     try:
         queues = await queue_states(gateway.publisher)
     except BrokerUnavailable as error:
         queues = [{"queue": "RabbitMQ", "ready": None, "consumers": None, "error": str(error)}]
     unacked = await unacked_messages(gateway.settings.rabbitmq_metrics_url, broker_vhost(gateway.settings.broker_url))
-    rates = await gateway.read_ledger(figures.pipeline_rates, RATE_WINDOW)
-    per_queue: dict[str, list[int]] = {}
-    for pipeline, (arrived, ended) in rates.items():
-        queue = PIPELINES[pipeline].queue_name if pipeline in PIPELINES else None
-        if queue is not None:
-            totals = per_queue.setdefault(queue, [0, 0])
-            totals[0], totals[1] = totals[0] + arrived, totals[1] + ended
+    arrived, ended = map(_by_queue, await gateway.read_ledger(figures.pipeline_rates, RATE_WINDOW))
     for row in queues:
         row["unacked"] = None if unacked is None else unacked.get(row["queue"], 0)
-        arrived, ended = per_queue.get(row["queue"], (0, 0))
-        row["arrived_per_minute"], row["ended_per_minute"] = arrived, ended
+        row["arrived_per_minute"], row["ended_per_minute"] = arrived[row["queue"]], ended[row["queue"]]
     return JSONResponse(
         {
             "batches": [

@@ -20,7 +20,7 @@ from process_waits import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.processes import ManagedProcess, start_process
-from conveyor.prometheus_server import RABBITMQ_METRICS
+from conveyor.settings import Settings
 from conveyor.worker_backends import LocalBackend
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -71,14 +71,15 @@ def autoscaler_metric(port: str, name: str, **labels: str) -> float:
 
 
 def test_a_burst_scales_workers_up_drains_and_returns_to_the_minimum_without_losing_a_job(
-    start_gateway, start_prometheus, make_client, service_environment: dict[str, str], tmp_path: Path, free_port
+    start_gateway, start_prometheus, make_client, service_environment: dict[str, str], service_settings: Settings,
+    tmp_path: Path, free_port,
 ) -> None:
     gateway = start_gateway(CONVEYOR_BUSINESS_METRICS_SECONDS="1")
     prometheus = start_prometheus(
         {
             "conveyor-gateway": [urlsplit(gateway.url).netloc],
-            "rabbitmq": [RABBITMQ_METRICS],
-            "rabbitmq-detailed": [RABBITMQ_METRICS],
+            "rabbitmq": [service_settings.rabbitmq_metrics_address],
+            "rabbitmq-detailed": [service_settings.rabbitmq_metrics_address],
         }
     )
     environment = autoscaler_environment(

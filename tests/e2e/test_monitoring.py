@@ -11,7 +11,7 @@ from process_waits import wait_for
 from promql_names import dashboard_and_rule_metrics
 
 from conveyor.pipelines import queue_names
-from conveyor.prometheus_server import RABBITMQ_METRICS
+from conveyor.settings import Settings
 
 # Each passes the gateway's checks; the last two fail when a worker reads them.
 DOCUMENTS = {
@@ -27,7 +27,7 @@ HOST_METRIC_PREFIX = "node_"
 
 
 def test_prometheus_sees_every_part_and_counts_what_the_ledger_counts(
-    start_gateway, start_worker, make_client, start_prometheus, rabbitmq_url: str
+    start_gateway, start_worker, make_client, start_prometheus, rabbitmq_url: str, service_settings: Settings
 ) -> None:
     gateway = start_gateway(CONVEYOR_BUSINESS_METRICS_SECONDS="1")
     worker = start_worker()
@@ -39,8 +39,8 @@ def test_prometheus_sees_every_part_and_counts_what_the_ledger_counts(
         {
             "conveyor-gateway": [urlsplit(gateway.url).netloc],
             "conveyor-worker": [urlsplit(worker.metrics_url).netloc],
-            "rabbitmq": [RABBITMQ_METRICS],
-            "rabbitmq-detailed": [RABBITMQ_METRICS],
+            "rabbitmq": [service_settings.rabbitmq_metrics_address],
+            "rabbitmq-detailed": [service_settings.rabbitmq_metrics_address],
         }
     )
     processes = [gateway.process, worker, prometheus.process]
